@@ -1,0 +1,128 @@
+"""MemoryCache beyond the shared contract: sweep, LRU bound, clock, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from llm_core import MemoryCache
+from tests.clock import ManualClock
+
+
+def test_churn_of_a_million_unread_keys_leaves_nothing_behind() -> None:
+    """1,000,000 distinct short-lived keys, never read: the sweep drops all of them."""
+    clock = ManualClock()
+    cache = MemoryCache(max_entries=None, sweep_interval=60, clock=clock)
+    value = b"x" * 16
+    for i in range(1_000_000):
+        cache.set(f"session:{i}", value, ttl=5)
+    assert len(cache) == 1_000_000
+    clock.advance(61)  # past every expiry and past one sweep period
+    cache.set("trigger", b"", ttl=5)  # any write after the period runs the sweep
+    assert len(cache) == 1  # only the live trigger entry is held
+    assert cache.keys() == ["trigger"]
+
+
+def test_sweep_waits_for_its_period_then_runs_on_a_write() -> None:
+    clock = ManualClock()
+    cache = MemoryCache(sweep_interval=30, clock=clock)
+    cache.set("a", b"1", ttl=1)
+    clock.advance(2)
+    cache.set("b", b"2", ttl=100)
+    assert len(cache) == 2  # expired "a" still held: the period has not passed
+    clock.advance(29)
+    cache.set("c", b"3", ttl=100)
+    assert len(cache) == 2  # "a" swept
+    assert sorted(cache.keys()) == ["b", "c"]
+
+
+def test_explicit_sweep_counts_what_it_dropped() -> None:
+    clock = ManualClock()
+    cache = MemoryCache(clock=clock)
+    for i in range(10):
+        cache.set(f"k{i}", b"v", ttl=1 if i % 2 else None)
+    clock.advance(1.5)
+    assert cache.sweep() == 5
+    assert cache.sweep() == 0
+    assert len(cache) == 5
+
+
+def test_expired_entry_is_dropped_when_read() -> None:
+    clock = ManualClock()
+    cache = MemoryCache(clock=clock)
+    cache.set("k", b"v", ttl=1)
+    clock.advance(2)
+    assert cache.get("k") is None
+    assert len(cache) == 0
+
+
+def test_lru_bound_evicts_least_recently_used() -> None:
+    cache = MemoryCache(max_entries=3)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    cache.set("c", b"3")
+    assert cache.get("a") == b"1"  # "a" is now the most recent; "b" the least
+    cache.set("d", b"4")
+    assert cache.get("b") is None
+    assert [cache.get(k) for k in "acd"] == [b"1", b"3", b"4"]
+    assert len(cache) == 3
+
+
+def test_overwrite_and_touch_count_as_use() -> None:
+    cache = MemoryCache(max_entries=2)
+    cache.set("a", b"1")
+    cache.set("b", b"2")
+    cache.set("a", b"1'")  # refreshes "a"
+    cache.set("c", b"3")  # evicts "b"
+    assert cache.get("b") is None
+    assert cache.touch("a", None)
+    cache.set("d", b"4")  # evicts "c"
+    assert cache.get("c") is None
+    assert cache.get("a") == b"1'"
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "10"])
+def test_bad_max_entries_is_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryCache(max_entries=bad)  # type: ignore[arg-type]
+
+
+def test_bad_sweep_interval_is_rejected() -> None:
+    with pytest.raises(ValueError, match="finite number of seconds"):
+        MemoryCache(sweep_interval=0)
+
+
+def test_many_threads_writing_and_reading_keep_it_consistent() -> None:
+    cache = MemoryCache(max_entries=500)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(2_000):
+                key = f"k{(n * 7 + i) % 900}"
+                cache.set(key, key.encode(), ttl=60)
+                got = cache.get(key)
+                assert got in (None, key.encode())
+                if i % 5 == 0:
+                    cache.take(key)
+                if i % 7 == 0:
+                    cache.delete(key)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(cache) <= 500
+    for key in cache.keys():  # noqa: SIM118 - MemoryCache.keys, not a dict
+        assert cache.get(key) in (None, key.encode())
+
+
+def test_repr_is_informative() -> None:
+    cache = MemoryCache(max_entries=10)
+    cache.set("a", b"1")
+    assert repr(cache) == "MemoryCache(entries=1, max_entries=10)"
