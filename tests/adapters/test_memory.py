@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from langgraph.cache.memory import InMemoryCache
 
 from llm_core import MemoryCache
 from tests.clock import ManualClock
 
 
 def test_churn_of_a_million_unread_keys_leaves_nothing_behind() -> None:
-    """1,000,000 distinct short-lived keys, never read: the sweep drops all of them."""
+    """1,000,000 distinct short-lived keys, never read: the sweep drops every one of them.
+
+    LangGraph's InMemoryCache, given the same churn, keeps all of them: it only drops an
+    expired entry when that very key is read again.
+    """
+    churn = 1_000_000
+    value = b"x" * 16
+
     clock = ManualClock()
     cache = MemoryCache(max_entries=None, sweep_interval=60, clock=clock)
-    value = b"x" * 16
-    for i in range(1_000_000):
+    for i in range(churn):
         cache.set(f"session:{i}", value, ttl=5)
-    assert len(cache) == 1_000_000
+    assert len(cache) == churn
     clock.advance(61)  # past every expiry and past one sweep period
     cache.set("trigger", b"", ttl=5)  # any write after the period runs the sweep
     assert len(cache) == 1  # only the live trigger entry is held
     assert cache.keys() == ["trigger"]
+
+    # The peer, same churn.  Its clock is the wall clock (it takes whole-second TTLs), so this
+    # half waits out the 1 s TTL for real instead of moving an injected clock.
+    peer = InMemoryCache()
+    ns = ("churn",)
+    batch = 10_000
+    for start in range(0, churn, batch):
+        peer.set({(ns, f"session:{i}"): (value, 1) for i in range(start, start + batch)})
+    last_expiry = time.time() + 1
+    time.sleep(max(0.0, last_expiry - time.time()) + 0.05)
+    peer.set({(ns, "trigger"): (b"", 5)})
+    held = peer._cache[ns]  # its only view of what it holds
+    assert len(held) == churn + 1  # every expired entry is still there
+    now = time.time()
+    assert sum(1 for _, _, expiry in held.values() if expiry is not None and expiry < now) == churn
 
 
 def test_sweep_waits_for_its_period_then_runs_on_a_write() -> None:
