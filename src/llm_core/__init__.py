@@ -8,6 +8,7 @@ from llm_core.adapters import (
     Cache,
     CacheCapabilities,
     MemoryCache,
+    SQLiteCache,
 )
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "Cache",
     "CacheCapabilities",
     "MemoryCache",
+    "SQLiteCache",
     "__version__",
     "errors",
 ]

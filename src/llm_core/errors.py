@@ -8,10 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "CacheError",
+    "CacheFormatError",
     "CacheUnavailableError",
+    "CapabilityError",
     "ConfigurationError",
     "InvalidKeyError",
+    "InvalidInputError",
     "InvalidResumeInputError",
+    "InvalidSnapshotError",
     "InvalidTTLError",
     "InvalidTokenError",
     "LlmCoreError",
@@ -64,6 +68,15 @@ class CacheUnavailableError(CacheError):
     """The backend cannot be reached or cannot answer (never reported as a miss)."""
 
 
+class CacheFormatError(CacheUnavailableError):
+    """The backend's store holds data this version cannot use: not a SQLite database, a
+    corrupt file, or a newer schema version."""
+
+
+class CapabilityError(CacheError, NotImplementedError):
+    """The cache lacks a capability this operation needs (e.g. listing its keys)."""
+
+
 # --- sessions and workflows -------------------------------------------------
 
 
@@ -87,8 +100,16 @@ class SnapshotSerializationError(SessionError, TypeError):
     """A paused run's state or payload cannot be stored as JSON."""
 
 
+class InvalidSnapshotError(SessionError, ValueError):
+    """A stored session snapshot is not valid JSON of the expected shape or version."""
+
+
 class WorkflowError(LlmCoreError):
     """Base for errors in how a workflow was built or run."""
+
+
+class InvalidInputError(WorkflowError, ValueError):
+    """The input given to ``run`` is not what the workflow's first steps accept."""
 
 
 class InvalidResumeInputError(WorkflowError, ValueError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_core.adapters.memory import MemoryCache
+from llm_core.adapters.sqlite import SQLiteCache
 from llm_core.adapters.types import Cache
 from tests.clock import ManualClock
 
@@ -35,6 +36,12 @@ def memory_backend(tmp_path: Path) -> Backend:
     return Backend("memory", MemoryCache(clock=clock), clock.advance)
 
 
+def sqlite_backend(tmp_path: Path) -> Backend:
+    clock = ManualClock()
+    cache = SQLiteCache(tmp_path / "conformance.db", clock=clock)
+    return Backend("sqlite", cache, clock.advance, cleanup=cache.close)
+
+
 def real_time_advance(seconds: float) -> None:
     """For backends on a server's clock: wait for real."""
     time.sleep(seconds)
@@ -42,4 +49,5 @@ def real_time_advance(seconds: float) -> None:
 
 FACTORIES: dict[str, BackendFactory] = {
     "memory": memory_backend,
+    "sqlite": sqlite_backend,
 }
