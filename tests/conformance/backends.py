@@ -42,6 +42,52 @@ def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", cache, clock.advance, cleanup=cache.close)
 
 
+# --- ecosystem bridges (from_*): their library imported only when the factory runs ---------
+# Each bridge keeps the exact expiry beside the value on an injected clock.  LangGraph's own
+# whole-second TTL (the TTL rounded up, counted on the wall clock) only garbage-collects: with
+# ttl=10 it cannot fire while a test runs on the manual clock.
+
+
+def langgraph_inmemory_backend(tmp_path: Path) -> Backend:
+    from langgraph.cache.memory import InMemoryCache
+
+    from llm_core.adapters.langgraph import from_langgraph_cache
+
+    clock = ManualClock()
+    cache = from_langgraph_cache(InMemoryCache(), clock=clock)
+    return Backend("langgraph-inmemory", cache, clock.advance)
+
+
+def langgraph_sqlite_backend(tmp_path: Path) -> Backend:
+    from langgraph.cache.sqlite import SqliteCache
+
+    from llm_core.adapters.langgraph import from_langgraph_cache
+
+    clock = ManualClock()
+    cache = from_langgraph_cache(SqliteCache(path=str(tmp_path / "lg.db")), clock=clock)
+    return Backend("langgraph-sqlite", cache, clock.advance)
+
+
+def langchain_inmemory_backend(tmp_path: Path) -> Backend:
+    from langchain_core.caches import InMemoryCache
+
+    from llm_core.adapters.langchain import from_langchain_cache
+
+    clock = ManualClock()
+    cache = from_langchain_cache(InMemoryCache(), clock=clock)
+    return Backend("langchain-inmemory", cache, clock.advance)
+
+
+def llamaindex_simplekv_backend(tmp_path: Path) -> Backend:
+    from llama_index.core.storage.kvstore import SimpleKVStore
+
+    from llm_core.adapters.llamaindex import from_llamaindex_kvstore
+
+    clock = ManualClock()
+    cache = from_llamaindex_kvstore(SimpleKVStore(), clock=clock)
+    return Backend("llamaindex-simplekv", cache, clock.advance)
+
+
 def real_time_advance(seconds: float) -> None:
     """For backends on a server's clock: wait for real."""
     time.sleep(seconds)
@@ -50,4 +96,8 @@ def real_time_advance(seconds: float) -> None:
 FACTORIES: dict[str, BackendFactory] = {
     "memory": memory_backend,
     "sqlite": sqlite_backend,
+    "langgraph-inmemory": langgraph_inmemory_backend,
+    "langgraph-sqlite": langgraph_sqlite_backend,
+    "langchain-inmemory": langchain_inmemory_backend,
+    "llamaindex-simplekv": llamaindex_simplekv_backend,
 }
