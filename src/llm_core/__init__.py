@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_core import errors
+from llm_core import errors, recipes
 from llm_core.adapters import (
     AdapterBundle,
     Cache,
@@ -10,11 +10,38 @@ from llm_core.adapters import (
     MemoryCache,
     SQLiteCache,
 )
+from llm_core.workflow import (
+    Error,
+    Ok,
+    Outcome,
+    Paused,
+    Plugin,
+    ResumeSnapshot,
+    Runtime,
+    SessionStore,
+    Step,
+    StepContext,
+    Workflow,
+    session_store_from_cache,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterBundle",
+    "Error",
+    "Ok",
+    "Outcome",
+    "Paused",
+    "Plugin",
+    "ResumeSnapshot",
+    "Runtime",
+    "SessionStore",
+    "Step",
+    "StepContext",
+    "Workflow",
+    "recipes",
+    "session_store_from_cache",
     "Cache",
     "CacheCapabilities",
     "MemoryCache",

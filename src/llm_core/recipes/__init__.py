@@ -1,0 +1,11 @@
+"""Ready-made workflows.  Importing this package registers them with ``Workflow.recipe``.
+
+* ``hitl_gate()`` / ``Workflow.recipe("hitl-gate")``: draft → human gate → finalize.
+"""
+
+from __future__ import annotations
+
+from llm_core.recipes.hitl_gate import hitl_gate
+from llm_core.workflow import recipe_names
+
+__all__ = ["hitl_gate", "recipe_names"]

@@ -1,0 +1,192 @@
+"""The ``hitl-gate`` recipe: draft → a human approves, rejects or edits → final text.
+
+* **draft**: the model adapter (if any) drafts from the input; without one the input is the draft.
+* **gate**: pauses with kind ``"human"`` and payload ``{"draft", "policy"}``; on resume it
+  checks the decision ``{"decision": "approve"|"reject"|"edit", "notes"?: str, "edited"?: str}``
+  (``edited`` is required for, and only allowed with, ``"edit"``).  Anything else is an
+  ``Error(kind="invalid_resume_input")`` that leaves the token resumable.
+* **finalize**: the artefact ``{"draft", "decision", "status", "notes", "final"}``.
+
+Its default plugin (``key="adapter.cache"``) gives each runtime a private ``MemoryCache``; a
+user's plugin with the same key and ``mode="override"`` replaces it (``hitl_gate(cache=...)``
+does exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from llm_core.adapters.memory import MemoryCache
+from llm_core.adapters.types import AdapterBundle, Cache
+from llm_core.errors import InvalidInputError, InvalidResumeInputError
+from llm_core.workflow import (
+    BuildOptions,
+    Plugin,
+    Runtime,
+    StepContext,
+    Workflow,
+    register_recipe,
+)
+from llm_core.workflow.steps import StepResult
+
+__all__ = ["CACHE_PLUGIN_KEY", "DECISIONS", "NAME", "hitl_gate"]
+
+NAME = "hitl-gate"
+CACHE_PLUGIN_KEY = "adapter.cache"
+DECISIONS = ("approve", "reject", "edit")
+_INPUT_KEYS = frozenset({"input", "policy"})
+_RESUME_KEYS = frozenset({"decision", "notes", "edited"})
+_RESUME_SHAPE = "{'decision': 'approve'|'reject'|'edit', 'notes'?: str, 'edited'?: str}"
+
+
+def draft(ctx: StepContext, state: dict[str, Any]) -> StepResult | Awaitable[StepResult]:
+    """Check the input; draft with the model adapter if there is one, else use the input."""
+    unknown = state.keys() - _INPUT_KEYS
+    if unknown:
+        raise InvalidInputError(
+            f"hitl-gate input has unknown keys {sorted(unknown)}; give a str or "
+            "{'input': str, 'policy'?: any JSON value}"
+        )
+    text = state.get("input")
+    if type(text) is not str or not text:
+        raise InvalidInputError(
+            f"hitl-gate input must be a non-empty str (or {{'input': str}}), got {text!r:.80}"
+        )
+    policy = state.get("policy")
+    model = ctx.adapters.model
+    if model is None:
+        return {"input": text, "policy": policy, "draft": text}
+    produced = _call_model(model, text)
+    if hasattr(produced, "__await__"):
+        return _drafted_later(produced, text, policy)
+    return {"input": text, "policy": policy, "draft": _as_text(produced)}
+
+
+async def _drafted_later(produced: Any, text: str, policy: Any) -> StepResult:
+    return {"input": text, "policy": policy, "draft": _as_text(await produced)}
+
+
+def _call_model(model: Any, prompt: str) -> Any:
+    invoke = getattr(model, "invoke", None)
+    if callable(invoke):  # a LangChain chat model / Runnable
+        return invoke(prompt)
+    if callable(model):
+        return model(prompt)
+    raise TypeError(
+        f"the model adapter must be callable as model(prompt) or have .invoke(prompt); "
+        f"got {type(model).__name__}"
+    )
+
+
+def _as_text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    content = getattr(result, "content", None)
+    if isinstance(content, str):
+        return content
+    raise TypeError(
+        f"the model adapter returned {type(result).__name__}; expected a str or a message "
+        "with a str .content"
+    )
+
+
+def gate(ctx: StepContext, state: dict[str, Any]) -> StepResult:
+    """Pause for a human; on resume, validate and record the decision."""
+    if not ctx.resumed:
+        return ctx.pause(kind="human", payload={"draft": state["draft"], "policy": state["policy"]})
+    decision, notes, edited = _check_decision(ctx.resume_input)
+    return {**state, "decision": decision, "notes": notes, "edited": edited}
+
+
+def _check_decision(value: Any) -> tuple[str, str | None, str | None]:
+    if not isinstance(value, dict):
+        raise InvalidResumeInputError(
+            f"hitl-gate resumes with {_RESUME_SHAPE}, got {type(value).__name__} {value!r:.80}"
+        )
+    unknown = value.keys() - _RESUME_KEYS
+    if unknown:
+        raise InvalidResumeInputError(
+            f"unknown keys {sorted(map(str, unknown))} in the resume input; "
+            f"allowed: {_RESUME_SHAPE}"
+        )
+    decision = value.get("decision")
+    if decision not in DECISIONS:
+        raise InvalidResumeInputError(
+            f"'decision' must be one of {list(DECISIONS)}, got {decision!r:.80}"
+        )
+    notes = value.get("notes")
+    if notes is not None and not isinstance(notes, str):
+        raise InvalidResumeInputError(f"'notes' must be a str, got {type(notes).__name__}")
+    edited = value.get("edited")
+    if decision == "edit":
+        if not isinstance(edited, str) or not edited:
+            raise InvalidResumeInputError(
+                "decision 'edit' needs 'edited': the corrected text, as a non-empty str"
+            )
+    elif edited is not None:
+        raise InvalidResumeInputError(
+            f"'edited' only goes with decision 'edit' (the decision was {decision!r})"
+        )
+    return decision, notes, edited
+
+
+def finalize(ctx: StepContext, state: dict[str, Any]) -> StepResult:
+    """The artefact: what was drafted, what was decided, and the text that stands."""
+    decision = state["decision"]
+    if decision == "reject":
+        status, final = "rejected", None
+    else:
+        status = "approved"
+        final = state["edited"] if decision == "edit" else state["draft"]
+    return {
+        "draft": state["draft"],
+        "decision": decision,
+        "status": status,
+        "notes": state["notes"],
+        "final": final,
+    }
+
+
+def _plugins(options: BuildOptions) -> Sequence[Plugin]:
+    cache = MemoryCache() if options.clock is None else MemoryCache(clock=options.clock)
+    return (
+        Plugin(
+            key=f"recipe.{NAME}",
+            steps=(draft, gate, finalize),
+            description="draft → human gate → finalize",
+        ),
+        Plugin(
+            key=CACHE_PLUGIN_KEY,
+            adapters=AdapterBundle(cache=cache),
+            description="private in-process session cache; override with your own",
+        ),
+    )
+
+
+register_recipe(NAME, _plugins, replace=True)
+
+
+def hitl_gate(
+    cache: Cache | None = None,
+    session_ttl: float | None = None,
+    *,
+    model: Any | None = None,
+    clock: Callable[[], float] | None = None,
+    strict: bool = False,
+    plugins: Sequence[Plugin] = (),
+) -> Runtime:
+    """A ready ``hitl-gate`` runtime: ``Workflow.recipe("hitl-gate")`` with these options.
+
+    ``cache``: where sessions live (default: a private MemoryCache); ``session_ttl``: seconds a
+    pause waits (default 24 h); ``model``: drafts from the input (``model(prompt) -> str`` or
+    a LangChain-style ``.invoke``); ``clock``: wall clock for tests; ``plugins``: more plugins.
+    """
+    workflow = Workflow.recipe(NAME)
+    if cache is not None:
+        workflow = workflow.use(
+            Plugin(key=CACHE_PLUGIN_KEY, mode="override", adapters=AdapterBundle(cache=cache))
+        )
+    if model is not None:
+        workflow = workflow.use(Plugin(key="adapter.model", adapters=AdapterBundle(model=model)))
+    return workflow.use(*plugins).build(session_ttl=session_ttl, clock=clock, strict=strict)
