@@ -8,6 +8,7 @@ from llm_core.adapters import (
     Cache,
     CacheCapabilities,
     MemoryCache,
+    RedisCache,
     SQLiteCache,
 )
 from llm_core.workflow import (
@@ -45,6 +46,7 @@ __all__ = [
     "Cache",
     "CacheCapabilities",
     "MemoryCache",
+    "RedisCache",
     "SQLiteCache",
     "__version__",
     "errors",

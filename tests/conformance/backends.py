@@ -42,6 +42,22 @@ def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", cache, clock.advance, cleanup=cache.close)
 
 
+def redis_backend(tmp_path: Path) -> Backend:
+    """The real server's clock: short TTL, real waits (about 7 s for the whole suite)."""
+    from llm_core.adapters.redis import RedisCache
+    from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
+
+    url = require_redis(REDIS_URL)
+    prefix = unique_prefix("conformance")
+    cache = RedisCache.from_url(url, prefix=prefix)
+
+    def cleanup() -> None:
+        cache.close()
+        delete_prefix(url, prefix)
+
+    return Backend("redis", cache, real_time_advance, ttl=0.3, margin=0.08, cleanup=cleanup)
+
+
 # --- ecosystem bridges (from_*): their library imported only when the factory runs ---------
 # Each bridge keeps the exact expiry beside the value on an injected clock.  LangGraph's own
 # whole-second TTL (the TTL rounded up, counted on the wall clock) only garbage-collects: with
@@ -96,6 +112,7 @@ def real_time_advance(seconds: float) -> None:
 FACTORIES: dict[str, BackendFactory] = {
     "memory": memory_backend,
     "sqlite": sqlite_backend,
+    "redis": redis_backend,
     "langgraph-inmemory": langgraph_inmemory_backend,
     "langgraph-sqlite": langgraph_sqlite_backend,
     "langchain-inmemory": langchain_inmemory_backend,

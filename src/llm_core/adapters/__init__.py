@@ -7,6 +7,7 @@ third-party package lazily, so this package imports with no extra installed.
 from __future__ import annotations
 
 from llm_core.adapters.memory import MemoryCache
+from llm_core.adapters.redis import RedisCache
 from llm_core.adapters.sqlite import SQLiteCache
 from llm_core.adapters.types import (
     AdapterBundle,
@@ -25,6 +26,7 @@ __all__ = [
     "KVStore",
     "ListableCache",
     "MemoryCache",
+    "RedisCache",
     "SQLiteCache",
     "Storage",
     "capabilities_of",
