@@ -10,6 +10,7 @@ from llm_core.adapters import (
     MemoryCache,
     RedisCache,
     SQLiteCache,
+    cache_from_url,
 )
 from llm_core.workflow import (
     Error,
@@ -48,6 +49,7 @@ __all__ = [
     "MemoryCache",
     "RedisCache",
     "SQLiteCache",
+    "cache_from_url",
     "__version__",
     "errors",
 ]

@@ -18,6 +18,7 @@ from llm_core.adapters.types import (
     Storage,
     capabilities_of,
 )
+from llm_core.adapters.url import cache_from_url
 
 __all__ = [
     "AdapterBundle",
@@ -29,5 +30,6 @@ __all__ = [
     "RedisCache",
     "SQLiteCache",
     "Storage",
+    "cache_from_url",
     "capabilities_of",
 ]
