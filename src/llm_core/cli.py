@@ -1,0 +1,310 @@
+"""The ``llm-core`` command: pause a run in one process, resume it in another.
+
+Sessions live in the cache named by ``--cache URL`` or ``$LLM_CORE_CACHE_URL``; by default a
+SQLite file under the user's state directory (``$XDG_STATE_HOME/llm-core/sessions.db``, else
+``~/.local/state/llm-core/sessions.db``), so a token printed by ``run`` can be resumed later by
+any process on this machine.  ``--json`` prints one JSON document for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
+from llm_core.adapters.types import AdapterBundle, Cache
+from llm_core.adapters.url import cache_from_url
+from llm_core.errors import CacheUnavailableError, LlmCoreError
+from llm_core.workflow import (
+    Error,
+    Ok,
+    Outcome,
+    Paused,
+    Plugin,
+    Runtime,
+    Workflow,
+    recipe_names,
+    session_store_from_cache,
+)
+from llm_core.workflow.session import ListableCacheSessionStore
+
+__all__ = ["EXIT_CODES", "default_cache_url", "main"]
+
+CACHE_ENV = "LLM_CORE_CACHE_URL"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CODES: dict[str, int] = {
+    "step_failed": 1,
+    "session_not_found": 3,
+    "session_expired": 4,
+    "invalid_token": 5,
+    "invalid_resume_input": 6,
+    "cache_unavailable": 7,
+    "snapshot_not_serializable": 8,
+}
+"""Exit status for each ``Error`` kind; any other kind exits 1, bad usage exits 2."""
+
+_EPILOG = """\
+exit status:
+  0  ok (run: finished or paused; resume: finished or paused again)
+  1  a step failed, or another error
+  2  bad usage: unknown option, bad --cache URL, unknown recipe
+  3  session not found (unknown token, or already resumed)
+  4  session expired
+  5  malformed token
+  6  invalid resume input (the token stays resumable)
+  7  cache unavailable
+  8  the paused state could not be stored
+
+examples:
+  llm-core run hitl-gate "Ship the release notes on Friday"
+  llm-core resume TOKEN --decision approve --notes "lgtm"
+  llm-core resume TOKEN --decision edit --edited "Ship them on Monday"
+  llm-core sessions list
+  LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 llm-core sessions list --json
+"""
+
+
+def default_cache_url() -> str:
+    """``$LLM_CORE_CACHE_URL``, else a SQLite file under the user's XDG state directory
+    (whose folder is created, private to the user, if missing)."""
+    from_env = os.environ.get(CACHE_ENV, "").strip()
+    if from_env:
+        return from_env
+    state_home = os.environ.get("XDG_STATE_HOME", "").strip()
+    base = Path(state_home) if state_home else Path.home() / ".local" / "state"
+    folder = (base / "llm-core").resolve()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return "sqlite:///" + str(folder / "sessions.db")
+
+
+class _UsageError(Exception):
+    """Bad usage that argparse itself cannot see (exit 2)."""
+
+
+# --- argument parsing --------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--cache",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=f"where sessions live: memory://, sqlite:///path.db, redis://host:6379/0 "
+        f"(default: ${CACHE_ENV}, else a SQLite file under $XDG_STATE_HOME/llm-core)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
+    )
+    parser = argparse.ArgumentParser(
+        prog="llm-core",
+        description="Run llm-core workflows that pause for a decision and resume later, "
+        "from this or any other process that shares the cache.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[common], help="start a run; prints the token if it pauses"
+    )
+    run.add_argument("recipe", metavar="RECIPE", help=f"one of: {', '.join(recipe_names())}")
+    run.add_argument("input", metavar="INPUT", help="the run's input text ('-' reads stdin)")
+    run.add_argument(
+        "--input-json", action="store_true", help="parse INPUT as JSON (e.g. with a policy)"
+    )
+    run.add_argument("--session-ttl", type=float, metavar="SECONDS", help="default 24 h")
+
+    resume = commands.add_parser(
+        "resume", parents=[common], help="resume a paused session with a decision"
+    )
+    resume.add_argument("token", metavar="TOKEN", help="the token printed by 'run'")
+    resume.add_argument("--decision", choices=["approve", "reject", "edit"])
+    resume.add_argument("--notes", help="a note kept with the decision")
+    resume.add_argument("--edited", metavar="TEXT", help="the corrected text (with edit)")
+    resume.add_argument(
+        "--input-json",
+        metavar="JSON",
+        help="the whole resume input as JSON, for recipes other than hitl-gate",
+    )
+    resume.add_argument("--session-ttl", type=float, metavar="SECONDS", help="if it pauses again")
+
+    sessions = commands.add_parser("sessions", parents=[common], help="inspect pending sessions")
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="pending tokens, pause kind, time left")
+    actions.add_parser("sweep", parents=[common], help="delete expired entries now")
+    return parser
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def _runtime(recipe: str, cache: Cache, session_ttl: float | None) -> Runtime:
+    if recipe not in recipe_names():
+        raise _UsageError(f"no recipe named {recipe!r}; known recipes: {recipe_names()}")
+    plugin = Plugin(key="adapter.cache", mode="override", adapters=AdapterBundle(cache=cache))
+    return Workflow.recipe(recipe).use(plugin).build(session_ttl=session_ttl)
+
+
+def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
+    text = sys.stdin.read() if args.input == "-" else args.input
+    value: Any = text
+    if args.input_json:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise _UsageError(f"--input-json: INPUT is not valid JSON: {exc}") from exc
+    return _runtime(args.recipe, cache, args.session_ttl).run(value)
+
+
+def _resume_input(args: argparse.Namespace) -> Any:
+    if args.input_json is not None:
+        if args.decision or args.notes is not None or args.edited is not None:
+            raise _UsageError("give either --input-json or --decision/--notes/--edited, not both")
+        try:
+            return json.loads(args.input_json)
+        except ValueError as exc:
+            raise _UsageError(f"--input-json is not valid JSON: {exc}") from exc
+    if args.decision is None:
+        raise _UsageError("resume needs --decision approve|reject|edit (or --input-json)")
+    value: dict[str, Any] = {"decision": args.decision}
+    if args.notes is not None:
+        value["notes"] = args.notes
+    if args.edited is not None:
+        value["edited"] = args.edited
+    return value
+
+
+def _resume(args: argparse.Namespace, cache: Cache) -> Outcome:
+    resume_input = _resume_input(args)
+    # The snapshot names its recipe; peek (without claiming) to build the matching runtime.
+    # An unknown, used, expired or malformed token falls through to the default recipe,
+    # whose resume reports exactly which of those it is.
+    try:
+        snapshot = session_store_from_cache(cache).get(args.token)
+    except LlmCoreError:
+        snapshot = None
+    recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
+    return _runtime(recipe, cache, args.session_ttl).resume(args.token, resume_input)
+
+
+def _sessions_list(cache: Cache, as_json: bool, out: TextIO) -> int:
+    store = session_store_from_cache(cache)
+    if not isinstance(store, ListableCacheSessionStore):
+        raise _UsageError(f"{type(cache).__name__} cannot list its keys; use SQLite or Redis")
+    now = time.time()
+    rows: list[dict[str, Any]] = [
+        {
+            "token": s.token,
+            "recipe": s.recipe,
+            "pause_kind": s.pause_kind,
+            "step": s.step,
+            "created_at": s.created_at,
+            "expires_at": s.expires_at,
+            "seconds_left": max(0.0, s.expires_at - now),
+        }
+        for s in store.sessions()
+    ]
+    if as_json:
+        print(json.dumps({"sessions": rows}), file=out)
+        return EXIT_OK
+    if not rows:
+        print("no pending sessions", file=out)
+        return EXIT_OK
+    print(f"{'TOKEN':<40}  {'RECIPE':<12}  {'KIND':<8}  TIME LEFT", file=out)
+    for row in rows:
+        left = _duration(row["seconds_left"])
+        print(f"{row['token']:<40}  {row['recipe']:<12}  {row['pause_kind']:<8}  {left}", file=out)
+    return EXIT_OK
+
+
+def _sessions_sweep(cache: Cache, as_json: bool, out: TextIO) -> int:
+    sweep = getattr(cache, "sweep", None)
+    swept = int(sweep()) if callable(sweep) else 0
+    if as_json:
+        print(json.dumps({"swept": swept}), file=out)
+    else:
+        print(f"swept {swept} expired entr{'y' if swept == 1 else 'ies'}", file=out)
+    return EXIT_OK
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
+    if as_json:
+        document = outcome.to_dict()
+        document.pop("trace", None)
+        print(json.dumps(document, default=str), file=out)
+    elif isinstance(outcome, Paused):
+        expires = datetime.fromtimestamp(outcome.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        left = _duration(max(0.0, outcome.expires_at - time.time()))
+        print(f"paused ({outcome.pause_kind}); resume before {expires} (in {left})", file=out)
+        print(f"token: {outcome.token}", file=out)
+        print("payload:", file=out)
+        print(json.dumps(outcome.payload, indent=2, ensure_ascii=False, default=str), file=out)
+        print(f"next: llm-core resume {outcome.token} --decision approve", file=out)
+    elif isinstance(outcome, Ok):
+        print("ok", file=out)
+        print(json.dumps(outcome.artefact, indent=2, ensure_ascii=False, default=str), file=out)
+    else:
+        print(f"error ({outcome.kind}): {outcome.message}", file=err)
+        if outcome.resumable:
+            print("the token is still resumable", file=err)
+    if isinstance(outcome, Error):
+        return EXIT_CODES.get(outcome.kind, EXIT_FAILED)
+    return EXIT_OK
+
+
+def _fail(message: str, code: int, as_json: bool, kind: str) -> int:
+    if as_json:
+        print(json.dumps({"status": "error", "kind": kind, "error": {"message": message}}))
+    else:
+        print(f"llm-core: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``llm-core`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    url = getattr(args, "cache", None) or default_cache_url()
+    try:
+        cache = cache_from_url(url)
+    except CacheUnavailableError as exc:
+        return _fail(str(exc), EXIT_CODES["cache_unavailable"], as_json, "cache_unavailable")
+    except (LlmCoreError, ValueError, OSError) as exc:
+        return _fail(f"--cache {url!r}: {exc}", EXIT_USAGE, as_json, "usage")
+    try:
+        if args.command == "sessions":
+            if args.action == "list":
+                return _sessions_list(cache, as_json, sys.stdout)
+            return _sessions_sweep(cache, as_json, sys.stdout)
+        outcome = _run(args, cache) if args.command == "run" else _resume(args, cache)
+        return _report(outcome, as_json, sys.stdout, sys.stderr)
+    except _UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE, as_json, "usage")
+    except CacheUnavailableError as exc:
+        return _fail(str(exc), EXIT_CODES["cache_unavailable"], as_json, "cache_unavailable")
+    finally:
+        close = getattr(cache, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,156 @@
+"""The ``llm-core`` command, called in-process (cross-process runs: tests/durability)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_core.cli import EXIT_CODES, default_cache_url, main
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sessions.db'}"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def paused_token(capsys: pytest.CaptureFixture[str], url: str, text: str = "Draft") -> str:
+    code, out, _ = cli(capsys, "--cache", url, "run", "hitl-gate", text, "--json")
+    assert code == 0
+    return str(json.loads(out)["token"])
+
+
+def test_run_prints_token_kind_expiry_and_payload(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    code, out, _ = cli(capsys, "--cache", url, "run", "hitl-gate", "Ship it")
+    assert code == 0
+    assert out.startswith("paused (human); resume before ")
+    assert "(in 23h59m)" in out
+    token = out.split("token: ")[1].split()[0]
+    assert '"draft": "Ship it"' in out
+    assert f"next: llm-core resume {token} --decision approve" in out
+
+
+def test_options_work_before_or_after_the_command(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    code, out, _ = cli(capsys, "run", "hitl-gate", "x", "--cache", url, "--json")
+    assert code == 0 and json.loads(out)["status"] == "paused"
+
+
+def test_json_input_and_policy(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    document = json.dumps({"input": "Refund 40 EUR", "policy": "refunds > 20 EUR need a human"})
+    code, out, _ = cli(capsys, "--cache", url, "run", "hitl-gate", document, "--input-json")
+    assert code == 0 and '"policy": "refunds > 20 EUR need a human"' in out
+    code, _, err = cli(capsys, "--cache", url, "run", "hitl-gate", "{oops", "--input-json")
+    assert code == 2 and "not valid JSON" in err
+
+
+def test_resume_with_each_decision(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    for decision, extra, status, final in [
+        ("approve", [], "approved", "Draft"),
+        ("reject", ["--notes", "tone"], "rejected", None),
+        ("edit", ["--edited", "Better"], "approved", "Better"),
+    ]:
+        token = paused_token(capsys, url)
+        code, out, _ = cli(
+            capsys, "--cache", url, "resume", token, "--decision", decision, *extra, "--json"
+        )
+        assert code == 0
+        artefact = json.loads(out)["artefact"]
+        assert (artefact["decision"], artefact["status"]) == (decision, status)
+        if final is not None:
+            assert artefact["final"] == final
+
+
+def test_exit_codes_tell_errors_apart(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    token = paused_token(capsys, url)
+    code, _, err = cli(capsys, "--cache", url, "resume", token, "--decision", "edit")
+    assert code == EXIT_CODES["invalid_resume_input"] == 6
+    assert "still resumable" in err
+    assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 0
+    assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 3
+    assert cli(capsys, "--cache", url, "resume", "not-a-token", "--decision", "approve")[0] == 5
+    code, out, _ = cli(
+        capsys, "--cache", url, "resume", "123.abc", "--decision", "approve", "--json"
+    )
+    assert code == 5 and json.loads(out)["kind"] == "invalid_token"
+
+
+def test_expired_session_exits_4(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, out, _ = cli(
+        capsys, "--cache", url, "run", "hitl-gate", "x", "--session-ttl", "0.05", "--json"
+    )
+    token = json.loads(out)["token"]
+    import time
+
+    time.sleep(0.1)  # the session TTL is on the wall clock of another "process"
+    code, _, err = cli(capsys, "--cache", url, "resume", token, "--decision", "approve")
+    assert code == 4 and "session_expired" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, _, err = cli(capsys, "--cache", "ftp://nope", "sessions", "list")
+    assert code == 2 and "sqlite://" in err  # names the accepted forms
+    code, _, err = cli(capsys, "--cache", url, "run", "no-such-recipe", "x")
+    assert code == 2 and "hitl-gate" in err
+    code, _, err = cli(capsys, "--cache", url, "resume", "tok")
+    assert code == 2 and "--decision" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["resume", "tok", "--decision", "maybe"])
+    assert exit_info.value.code == 2
+
+
+def test_cache_unavailable_exits_7(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.redis_support import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    code, _, err = cli(capsys, "--cache", dead, "run", "hitl-gate", "x")
+    assert code == 7 and "cache_unavailable" in err
+
+
+def test_sessions_list_and_sweep(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    assert cli(capsys, "--cache", url, "sessions", "list")[1] == "no pending sessions\n"
+    tokens = {paused_token(capsys, url, f"d{i}") for i in range(3)}
+    code, out, _ = cli(capsys, "--cache", url, "sessions", "list")
+    assert code == 0 and out.splitlines()[0].split() == ["TOKEN", "RECIPE", "KIND", "TIME", "LEFT"]
+    assert {line.split()[0] for line in out.splitlines()[1:]} == tokens
+    code, out, _ = cli(capsys, "--cache", url, "sessions", "list", "--json")
+    rows = json.loads(out)["sessions"]
+    assert {r["token"] for r in rows} == tokens
+    assert all(r["pause_kind"] == "human" and 86_000 < r["seconds_left"] <= 86_400 for r in rows)
+    code, out, _ = cli(capsys, "--cache", url, "sessions", "sweep", "--json")
+    assert code == 0 and json.loads(out) == {"swept": 0}
+
+
+def test_default_cache_is_a_private_sqlite_file_under_xdg_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LLM_CORE_CACHE_URL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    expected = tmp_path / "state" / "llm-core" / "sessions.db"
+    assert default_cache_url() == f"sqlite:///{expected}"
+    paused_token(capsys, default_cache_url())
+    assert stat.S_IMODE(expected.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(expected.stat().st_mode) == 0o600
+    monkeypatch.setenv("LLM_CORE_CACHE_URL", "memory://")
+    assert default_cache_url() == "memory://"
+
+
+def test_help_reads_well() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llm_core", "--help"], capture_output=True, text=True, check=True
+    )
+    for expected in ("run", "resume", "sessions", "exit status:", "examples:", "--cache URL"):
+        assert expected in done.stdout
