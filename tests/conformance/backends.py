@@ -84,6 +84,27 @@ def langgraph_sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("langgraph-sqlite", cache, clock.advance)
 
 
+def langgraph_redis_backend(tmp_path: Path) -> Backend:
+    """LangGraph's own RedisCache (SETEX whole seconds, KEYS-pattern clear) under the bridge."""
+    import redis
+    from langgraph.cache.redis import RedisCache as LangGraphRedisCache
+
+    from llm_core.adapters.langgraph import from_langgraph_cache
+    from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
+
+    url = require_redis(REDIS_URL)
+    prefix = unique_prefix("conformance-langgraph")
+    client = redis.Redis.from_url(url)
+    clock = ManualClock()
+    cache = from_langgraph_cache(LangGraphRedisCache(client, prefix=prefix), clock=clock)
+
+    def cleanup() -> None:
+        client.close()
+        delete_prefix(url, prefix)
+
+    return Backend("langgraph-redis", cache, clock.advance, cleanup=cleanup)
+
+
 def langchain_inmemory_backend(tmp_path: Path) -> Backend:
     from langchain_core.caches import InMemoryCache
 
@@ -115,6 +136,7 @@ FACTORIES: dict[str, BackendFactory] = {
     "redis": redis_backend,
     "langgraph-inmemory": langgraph_inmemory_backend,
     "langgraph-sqlite": langgraph_sqlite_backend,
+    "langgraph-redis": langgraph_redis_backend,
     "langchain-inmemory": langchain_inmemory_backend,
     "llamaindex-simplekv": llamaindex_simplekv_backend,
 }
