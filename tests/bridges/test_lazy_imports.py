@@ -48,3 +48,14 @@ def test_bridge_without_its_framework_says_which_extra(
     first, message = out.splitlines()
     assert first == f"MissingDependencyError True {extra}"
     assert f"pip install 'llm-core[{extra}]'" in message
+
+
+def test_bridge_functions_load_lazily_from_the_adapters_package() -> None:
+    import llm_core.adapters as adapters
+    from llm_core.adapters import langchain, langgraph, llamaindex
+
+    assert adapters.to_langgraph_cache is langgraph.to_langgraph_cache
+    assert adapters.from_langchain_cache is langchain.from_langchain_cache
+    assert adapters.to_llamaindex_kvstore is llamaindex.to_llamaindex_kvstore
+    with pytest.raises(AttributeError, match="no attribute 'to_nothing'"):
+        _ = adapters.to_nothing
