@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from llm_core.adapters.types import CacheCapabilities, ListableCache, capabilities_of
-from llm_core.adapters.validation import MAX_KEY_BYTES, check_key, check_ttl, check_value
+from llm_core.adapters.validation import (
+    MAX_KEY_BYTES,
+    check_key,
+    check_ttl,
+    check_value,
+    is_valid_key,
+)
 from llm_core.errors import (
     CacheFormatError,
     CacheUnavailableError,
@@ -291,16 +297,15 @@ def _digest(text: str) -> str:
 def check_prefix(prefix: object) -> str:
     """A bridge's key prefix: a non-empty ``str`` of ≤ 256 UTF-8 bytes valid in a cache key."""
     if (
-        not isinstance(prefix, str)
-        or not prefix
-        or len(prefix.encode("utf-8", "surrogatepass")) > _MAX_PREFIX_BYTES
+        isinstance(prefix, str)
+        and is_valid_key(prefix)
+        and len(prefix.encode("utf-8")) <= _MAX_PREFIX_BYTES
     ):
-        raise ConfigurationError(
-            f"prefix must be a non-empty str of at most {_MAX_PREFIX_BYTES} UTF-8 bytes, "
-            f"got {prefix!r}"
-        )
-    check_key(prefix)
-    return prefix
+        return prefix
+    raise ConfigurationError(
+        f"prefix must be a non-empty str of at most {_MAX_PREFIX_BYTES} UTF-8 bytes "
+        f"without control characters, got {prefix!r}"
+    )
 
 
 def scope_prefix(prefix: str, scope: Sequence[str]) -> str:
