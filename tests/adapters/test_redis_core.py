@@ -79,3 +79,15 @@ def test_importable_without_redis_py_and_says_which_extra_to_install() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert "pip install 'llm-core[redis]'" in out
+
+
+def test_missing_server_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.redis_support import free_port, require_redis
+
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.delenv("LLM_CORE_REQUIRE_REDIS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Redis server answers"):
+        require_redis(nobody)
+    monkeypatch.setenv("LLM_CORE_REQUIRE_REDIS", "1")
+    with pytest.raises(pytest.fail.Exception, match="LLM_CORE_REQUIRE_REDIS is set"):
+        require_redis(nobody)
