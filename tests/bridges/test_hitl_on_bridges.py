@@ -60,6 +60,12 @@ def test_run_pauses_and_resume_approves_exactly_once(bridge: Cache, clock: Manua
     assert again.kind == "session_not_found"
 
 
+def test_the_runtime_shows_the_bridges_weaker_take(bridge: Cache) -> None:
+    capabilities = recipes.hitl_gate(cache=bridge).explain()["adapters"]["cache"]["capabilities"]
+    assert capabilities["atomic_take"] is False
+    assert capabilities["ttl"] in ("exact", "emulated")
+
+
 async def test_async_run_and_resume(bridge: Cache, clock: ManualClock) -> None:
     runtime = recipes.hitl_gate(cache=bridge, clock=clock)
     paused = await runtime.arun({"input": "Draft", "policy": "two-person rule"})
