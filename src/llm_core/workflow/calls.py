@@ -44,13 +44,10 @@ class Fail(Exception):
         dkind: DiagnosticKind,
         code: str,
         step: str | None = None,
-        *,
-        recorded: bool = False,
         **data: Any,
     ) -> None:
         super().__init__(kind)
         self.error, self.kind, self.dkind, self.code, self.step = error, kind, dkind, code, step
-        self.recorded = recorded
         self.data: dict[str, Any] = data
         if step is not None:
             data["step"] = step
@@ -62,38 +59,45 @@ class Fail(Exception):
 Result: TypeAlias = Done | Pause | Fail
 
 _STRICT_KINDS = {"hook.failed": "hook_failed", "plugin.duplicate_ignored": "invalid_workflow"}
+_new = tuple.__new__
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
 
 
 def copy_json(value: Any) -> Any:
-    """A deep copy, fast for JSON-shaped data (dict/list/tuple of scalars)."""
+    """A deep copy, fast for JSON-shaped data (dicts and lists of scalars); anything else, or a
+    structure with a cycle, goes through ``copy.deepcopy``."""
+    try:
+        return _copy(value)
+    except RecursionError:
+        return copy.deepcopy(value)
+
+
+def _copy(value: Any) -> Any:
     kind = type(value)
     if kind in _ATOMIC:
         return value
-    try:
-        if kind is dict:
-            return {k: copy_json(v) for k, v in value.items()}
-        if kind is list:
-            return [copy_json(v) for v in value]
-    except RecursionError:  # a cycle: deepcopy keeps it
-        pass
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _copy(v) for v in value]
     return copy.deepcopy(value)
 
 
 class Call:
     """Per-call bookkeeping: the trace, diagnostics, and hook calls."""
 
-    __slots__ = ("diagnostics", "hook_failed", "hooks", "plan", "trace")
+    __slots__ = ("clock", "diagnostics", "hook_failed", "hooks", "plan", "trace")
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.clock = plan.clock
         self.trace: list[_Event] = []
         self.diagnostics: list[Diagnostic] = list(plan.diagnostics)
         self.hooks = plan.hooks
         self.hook_failed: Diagnostic | None = None
 
     def event(self, name: str, step: str | None = None, data: Any = None) -> _Event:
-        event = _Event(name, self.plan.clock(), step, data)
+        event = _new(_Event, (name, self.clock(), step, data))  # skips NamedTuple's __new__
         self.trace.append(event)
         return event
 
@@ -149,13 +153,15 @@ class Call:
             if hooks:
                 yield from self.run_hooks(event)
                 if self.plan.strict and self.hook_failed is not None:
-                    # strict: a failed hook (already an error diagnostic) fails the call
+                    # strict: a failed hook fails the call; its diagnostic becomes the error's
+                    failed = self.hook_failed
+                    self.diagnostics.remove(failed)
                     fail = Fail(
-                        WorkflowError(self.hook_failed.message),
+                        WorkflowError(failed.message),
                         "hook_failed",
                         "workflow",
                         "hook.failed",
-                        recorded=True,
+                        **dict(failed.data or {}),
                     )
                     if isinstance(result, Pause):
                         yield from self._discard(result.token)
@@ -163,8 +169,7 @@ class Call:
                         yield from restore(self, original, fail)
                     result = fail
         if isinstance(result, Fail):
-            if not result.recorded:
-                self.diagnostics.append(result.diagnostic())
+            self.diagnostics.append(result.diagnostic())
             event = self.event("run.error", result.step, {"kind": result.kind})
             if hooks:
                 yield from self.run_hooks(event)

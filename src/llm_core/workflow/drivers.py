@@ -31,7 +31,7 @@ _ASYNC_NAMES = {"take": "atake", "set": "aset", "delete": "adelete", "get": "age
 
 def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
     """Run ``flow`` to its outcome, performing every effect synchronously."""
-    runner = _AwaitableRunner()
+    runner: _AwaitableRunner | None = None  # made on the first awaitable
     send = flow.send
     value: Any = None
     try:
@@ -51,6 +51,7 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
                             and result_kind is not PauseRequest
                             and (inspect.isawaitable(value))
                         ):
+                            runner = runner or _AwaitableRunner()
                             value = runner.run(value)
                     elif type(effect) is StoreOp:
                         value = getattr(store, effect.method)(*effect.args)
@@ -58,6 +59,7 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
                         assert type(effect) is CallHook
                         value = effect.fn(effect.event)
                         if inspect.isawaitable(value):
+                            runner = runner or _AwaitableRunner()
                             value = runner.run(value)
                     break
                 except Exception as exc:
@@ -67,7 +69,8 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
                         thrown: Outcome = stop.value
                         return thrown
     finally:
-        runner.close()
+        if runner is not None:
+            runner.close()
 
 
 async def drive_async(flow: Flow, store: SessionStore) -> Outcome:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -43,6 +43,7 @@ Token: TypeAlias = str | int
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _encode = _ENCODER.encode
 _decode = json.loads
+_NUMBER = (int, float)
 _FIELDS = (
     "token",
     "pause_kind",
@@ -136,15 +137,15 @@ class ResumeSnapshot:
     def from_json(cls, data: bytes) -> ResumeSnapshot:
         """Parse stored bytes; ``InvalidSnapshotError`` if they are not a version-1 snapshot."""
         try:
-            record = _decode(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            record = _decode(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, AttributeError) as exc:
             raise InvalidSnapshotError(f"stored session is not valid UTF-8 JSON: {exc}") from exc
         return cls.from_dict(record)
 
     @classmethod
     def from_dict(cls, record: object) -> ResumeSnapshot:
         """Build from the JSON record, checking every field's type."""
-        if not isinstance(record, Mapping):
+        if type(record) is not dict:
             raise InvalidSnapshotError("stored session is not a JSON object")
         version = record.get("version")
         if version != SNAPSHOT_VERSION:
@@ -152,20 +153,31 @@ class ResumeSnapshot:
                 f"stored session has snapshot version {version!r}; "
                 f"this llm-core reads version {SNAPSHOT_VERSION}"
             )
-        missing = [name for name in _FIELDS if name not in record]
-        if missing:
-            raise InvalidSnapshotError(f"stored session lacks fields {missing}")
-        snapshot = cls(**{name: record[name] for name in _FIELDS})
+        try:
+            snapshot = cls(
+                record["token"],
+                record["pause_kind"],
+                record["created_at"],
+                record["last_accessed_at"],
+                record["expires_at"],
+                record["recipe"],
+                record["step"],
+                record["state"],
+                record["payload"],
+                version,
+            )
+        except KeyError:
+            missing = [name for name in _FIELDS if name not in record]
+            raise InvalidSnapshotError(f"stored session lacks fields {missing}") from None
         if not (
             type(snapshot.token) is str
             and type(snapshot.pause_kind) is str
             and type(snapshot.recipe) is str
             and type(snapshot.step) is str
             and type(snapshot.state) is dict
-            and all(
-                type(t) in (int, float)
-                for t in (snapshot.created_at, snapshot.last_accessed_at, snapshot.expires_at)
-            )
+            and type(snapshot.created_at) in _NUMBER
+            and type(snapshot.last_accessed_at) in _NUMBER
+            and type(snapshot.expires_at) in _NUMBER
         ):
             raise InvalidSnapshotError("stored session has a field of the wrong type")
         return snapshot

@@ -1,0 +1,161 @@
+"""Async steps and hooks, through both faces, from plain threads, loop threads and pool threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from llm_core import Error, Ok, Paused, Plugin, StepContext, Workflow
+from llm_core.workflow import Runtime, TraceEvent
+from tests.clock import ManualClock
+
+
+def async_flow(loops: list[asyncio.AbstractEventLoop] | None = None) -> Workflow:
+    """fetch (async) → review (async, pauses) → publish (sync)."""
+
+    async def fetch(ctx: StepContext, state: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        if loops is not None:
+            loops.append(asyncio.get_running_loop())
+        return {**state, "fetched": state["input"].upper()}
+
+    async def review(ctx: StepContext, state: dict[str, Any]) -> Any:
+        await asyncio.sleep(0)
+        if loops is not None:
+            loops.append(asyncio.get_running_loop())
+        if not ctx.resumed:
+            return ctx.pause(kind="human", payload={"text": state["fetched"]})
+        if ctx.resume_input == "explode":
+            raise RuntimeError("async step failed")
+        return {**state, "verdict": ctx.resume_input}
+
+    def publish(ctx: StepContext, state: dict[str, Any]) -> dict[str, Any]:
+        return {"published": state["fetched"], "verdict": state["verdict"]}
+
+    return Workflow("async-flow", [fetch, review, publish])
+
+
+def round_trip_sync(runtime: Runtime) -> Any:
+    first = runtime.run("hello")
+    assert isinstance(first, Paused), first
+    assert first.payload == {"text": "HELLO"}
+    return runtime.resume(first.token, "approve")
+
+
+async def test_arun_and_aresume_run_async_steps_inside_a_loop(clock: ManualClock) -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    runtime = async_flow(loops).build(clock=clock)
+    first = await runtime.arun("hello")
+    assert isinstance(first, Paused)
+    done = await runtime.aresume(first.token, "approve")
+    assert isinstance(done, Ok)
+    assert done.artefact == {"published": "HELLO", "verdict": "approve"}
+    running = asyncio.get_running_loop()
+    assert loops == [running] * 3  # the caller's loop, not a private one
+
+
+async def test_arun_with_sync_steps_inside_a_loop(clock: ManualClock) -> None:
+    def step(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return {**state, "sync": True} if ctx.resumed else ctx.pause()
+
+    runtime = Workflow("sync-steps", [step]).build(clock=clock)
+    first = await runtime.arun({})
+    assert isinstance(first, Paused)
+    done = await runtime.aresume(first.token)
+    assert isinstance(done, Ok) and done.artefact == {"sync": True}
+
+
+def test_sync_run_of_async_steps_uses_a_private_loop_and_closes_it(clock: ManualClock) -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    runtime = async_flow(loops).build(clock=clock)
+    done = round_trip_sync(runtime)
+    assert isinstance(done, Ok)
+    assert done.artefact == {"published": "HELLO", "verdict": "approve"}
+    # one private loop per call (fetch+review share the first call's loop), closed after
+    assert len(loops) == 3
+    assert loops[0] is loops[1]
+    assert loops[2] is not loops[0]
+    assert all(loop.is_closed() for loop in loops)
+
+
+async def test_sync_run_from_a_thread_pool_thread_of_a_running_loop(clock: ManualClock) -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    runtime = async_flow(loops).build(clock=clock)
+    loop = asyncio.get_running_loop()
+    done = await loop.run_in_executor(None, round_trip_sync, runtime)
+    assert isinstance(done, Ok)
+    assert done.artefact["verdict"] == "approve"
+    assert loop not in loops  # the pool thread ran them on its own private loop
+    also = await asyncio.to_thread(round_trip_sync, runtime)
+    assert isinstance(also, Ok)
+
+
+async def test_sync_run_called_inside_a_running_loop_runs_async_steps_in_a_worker_thread(
+    clock: ManualClock,
+) -> None:
+    threads: list[str] = []
+
+    async def step(ctx: StepContext, state: dict[str, Any]) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return {**state, "ran": True}
+
+    runtime = Workflow("nested", [step]).build(clock=clock)
+    outcome = runtime.run({})  # blocking call from a coroutine: allowed, just not ideal
+    assert isinstance(outcome, Ok) and outcome.artefact == {"ran": True}
+    assert threads == ["llm-core-async-step"]
+
+
+async def test_an_async_step_that_raises_leaves_the_token_resumable(clock: ManualClock) -> None:
+    runtime = async_flow().build(clock=clock)
+    first = await runtime.arun("x")
+    assert isinstance(first, Paused)
+    failed = await runtime.aresume(first.token, "explode")
+    assert isinstance(failed, Error) and failed.kind == "step_failed"
+    assert failed.resumable
+    failed_sync = runtime.resume(first.token, "explode")  # same logic through the sync face
+    assert isinstance(failed_sync, Error) and failed_sync.kind == "step_failed"
+    done = await runtime.aresume(first.token, "fine")
+    assert isinstance(done, Ok) and done.artefact["verdict"] == "fine"
+
+
+async def test_concurrent_aresumes_of_one_token_give_exactly_one_ok(clock: ManualClock) -> None:
+    runtime = async_flow().build(clock=clock)
+    first = await runtime.arun("x")
+    assert isinstance(first, Paused)
+    outcomes = await asyncio.gather(*(runtime.aresume(first.token, "ok") for _ in range(16)))
+    kinds = sorted(o.status if isinstance(o, Ok) else o.kind for o in outcomes)  # type: ignore[union-attr]
+    assert kinds == ["ok"] + ["session_not_found"] * 15
+
+
+def test_a_sync_step_may_return_an_awaitable(clock: ManualClock) -> None:
+    async def later(state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "later": True}
+
+    def step(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return later(state)
+
+    runtime = Workflow("awaitable", [step]).build(clock=clock)
+    outcome = runtime.run({})
+    assert isinstance(outcome, Ok) and outcome.artefact == {"later": True}
+
+
+def test_async_hooks_run_on_both_faces(clock: ManualClock) -> None:
+    seen: list[str] = []
+
+    async def on_step_end(event: TraceEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append(f"{event.name}:{event.step}")
+
+    def on_paused(event: TraceEvent) -> None:
+        seen.append(event.name)
+
+    hooks = Plugin(key="hooks", hooks={"step.end": on_step_end, "run.paused": on_paused})
+    runtime = async_flow().use(hooks).build(clock=clock)
+    first = runtime.run("x")
+    assert isinstance(first, Paused)
+    assert seen == ["step.end:fetch", "step.end:review", "run.paused"]
+    seen.clear()
+    done = asyncio.run(runtime.aresume(first.token, "ok"))
+    assert isinstance(done, Ok)
+    assert seen == ["step.end:review", "step.end:publish"]
