@@ -119,6 +119,8 @@ def test_construction_errors_say_what_is_allowed(redis_url: str) -> None:
         RedisCache(redis.Redis.from_url(redis_url, decode_responses=True))
     with pytest.raises(ConfigurationError, match="a client or a url, not both"):
         RedisCache(redis.Redis(), url=redis_url)
+    with pytest.raises(ConfigurationError, match=r"options \['socket_timeout'\] apply only"):
+        RedisCache(redis.Redis(), socket_timeout=1)
     with pytest.raises(ConfigurationError, match=r"pass a redis\.asyncio\.Redis as async_client"):
         RedisCache(redis.asyncio.Redis())
     with pytest.raises(ConfigurationError, match="redis://"):

@@ -1,4 +1,4 @@
-"""RedisCache's sans-I/O core: the exact commands it sends and how it reads replies (no server)."""
+"""The sans-I/O core of RedisCache (redis_commands): the exact commands and reply reading."""
 
 from __future__ import annotations
 
@@ -7,36 +7,36 @@ import sys
 
 import pytest
 
-from llm_core.adapters import redis as core
+from llm_core.adapters import redis_commands as core
 from llm_core.errors import InvalidKeyError, InvalidTTLError
 
 
 def test_set_commands_round_ttl_up_to_whole_milliseconds() -> None:
-    assert core._cmd_set("p:", "k", b"v", None) == ("SET", "p:k", b"v")
-    assert core._cmd_set("p:", "k", b"v", 0.3) == ("SET", "p:k", b"v", "PX", 300)
-    assert core._cmd_set("p:", "k", b"v", 1.0001) == ("SET", "p:k", b"v", "PX", 1001)
-    assert core._cmd_set("p:", "k", b"v", 0.0000001) == ("SET", "p:k", b"v", "PX", 1)
-    assert core._cmd_set("p:", "k", b"v", 86400) == ("SET", "p:k", b"v", "PX", 86_400_000)
+    assert core.cmd_set("p:", "k", b"v", None) == ("SET", "p:k", b"v")
+    assert core.cmd_set("p:", "k", b"v", 0.3) == ("SET", "p:k", b"v", "PX", 300)
+    assert core.cmd_set("p:", "k", b"v", 1.0001) == ("SET", "p:k", b"v", "PX", 1001)
+    assert core.cmd_set("p:", "k", b"v", 0.0000001) == ("SET", "p:k", b"v", "PX", 1)
+    assert core.cmd_set("p:", "k", b"v", 86400) == ("SET", "p:k", b"v", "PX", 86_400_000)
 
 
 def test_one_command_per_operation() -> None:
-    assert core._cmd_get("p:", "k") == ("GET", "p:k")
-    assert core._cmd_delete("p:", "k") == ("DEL", "p:k")
-    assert core._cmd_take("p:", "k") == ("GETDEL", "p:k")
-    assert core._cmd_touch("p:", "k", 2.5) == ("PEXPIRE", "p:k", 2500)
-    assert core._cmd_touch("p:", "k", None) == ("GETEX", "p:k", "PERSIST")
-    assert core._cmd_scan(0, "p:*") == ("SCAN", 0, "MATCH", "p:*", "COUNT", core.SCAN_COUNT)
+    assert core.cmd_get("p:", "k") == ("GET", "p:k")
+    assert core.cmd_delete("p:", "k") == ("DEL", "p:k")
+    assert core.cmd_take("p:", "k") == ("GETDEL", "p:k")
+    assert core.cmd_touch("p:", "k", 2.5) == ("PEXPIRE", "p:k", 2500)
+    assert core.cmd_touch("p:", "k", None) == ("GETEX", "p:k", "PERSIST")
+    assert core.cmd_scan(0, "p:*") == ("SCAN", 0, "MATCH", "p:*", "COUNT", core.SCAN_COUNT)
 
 
 def test_the_core_validates_before_building() -> None:
     with pytest.raises(InvalidKeyError):
-        core._cmd_get("p:", "bad\nkey")
+        core.cmd_get("p:", "bad\nkey")
     with pytest.raises(InvalidTTLError):
-        core._cmd_set("p:", "k", b"v", 0)
+        core.cmd_set("p:", "k", b"v", 0)
     with pytest.raises(TypeError, match="must be bytes"):
-        core._cmd_set("p:", "k", "text", None)  # type: ignore[arg-type]
+        core.cmd_set("p:", "k", "text", None)  # type: ignore[arg-type]
     with pytest.raises(InvalidTTLError):
-        core._cmd_touch("p:", "k", -1)
+        core.cmd_touch("p:", "k", -1)
 
 
 @pytest.mark.parametrize(
@@ -45,21 +45,21 @@ def test_the_core_validates_before_building() -> None:
      (None, False)],
 )  # fmt: skip
 def test_touch_replies(reply: object, alive: bool) -> None:
-    assert core._reply_touch(reply) is alive
+    assert core.reply_touch(reply) is alive
 
 
 def test_glob_patterns_escape_every_special_character() -> None:
-    assert core._scan_pattern("ns:", "") == "ns:*"
-    assert core._scan_pattern("a*b?", "[x]\\") == "a\\*b\\?\\[x\\]\\\\*"
+    assert core.scan_pattern("ns:", "") == "ns:*"
+    assert core.scan_pattern("a*b?", "[x]\\") == "a\\*b\\?\\[x\\]\\\\*"
     with pytest.raises(TypeError, match="prefix must be str"):
-        core._scan_pattern("ns:", None)  # type: ignore[arg-type]
+        core.scan_pattern("ns:", None)  # type: ignore[arg-type]
 
 
 def test_scan_replies_strip_the_namespace_and_skip_foreign_keys() -> None:
     found: set[str] = set()
-    cursor = core._reply_scan((b"17", [b"ns:a", b"ns:b", b"ns:\xff", b"ns:bad\nkey"]), 3, found)
+    cursor = core.reply_scan((b"17", [b"ns:a", b"ns:b", b"ns:\xff", b"ns:bad\nkey"]), 3, found)
     assert cursor == 17
-    cursor = core._reply_scan((0, [b"ns:b", "ns:c"]), 3, found)  # duplicates happen in SCAN
+    cursor = core.reply_scan((0, [b"ns:b", "ns:c"]), 3, found)  # duplicates happen in SCAN
     assert cursor == 0
     assert found == {"a", "b", "c"}
 

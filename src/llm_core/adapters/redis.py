@@ -1,7 +1,7 @@
 """``RedisCache``: the shared ``Cache`` on a Redis server (redis-py; extra ``redis``).
 
-One implementation, two thin drivers.  The module-level ``_cmd_*`` functions validate a call
-and build the exact Redis command; ``_reply_*`` functions read the answer.  Neither does I/O.
+One implementation, two thin drivers.  :mod:`llm_core.adapters.redis_commands` validates a call
+and builds the exact Redis command, and reads the answer; it does no I/O.
 The sync face sends the command with ``redis.Redis.execute_command``, the async face with
 ``redis.asyncio.Redis.execute_command`` — one round trip per operation:
 
@@ -30,135 +30,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from llm_core.adapters.redis_commands import (
+    SCAN_COUNT,
+    client_from_url,
+    cmd_delete,
+    cmd_get,
+    cmd_scan,
+    cmd_set,
+    cmd_take,
+    cmd_touch,
+    describe,
+    import_redis,
+    reply_scan,
+    reply_touch,
+    scan_pattern,
+    settings_of,
+)
 from llm_core.adapters.types import CacheCapabilities
-from llm_core.adapters.validation import check_key, check_ttl, check_value, is_valid_key
-from llm_core.errors import CacheUnavailableError, ConfigurationError, MissingDependencyError
+from llm_core.errors import CacheUnavailableError, ConfigurationError
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "RedisCache"]
 
 DEFAULT_PREFIX = "llm-core:"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-SCAN_COUNT = 1000
-Command = tuple[Any, ...]
-
-# --- the sans-I/O core: validate, build the command, read the reply ---------------------------
-
-
-def _ms(ttl: float) -> int:
-    """Milliseconds for Redis, rounded up so the entry lives at least ``ttl`` seconds."""
-    return max(1, math.ceil(ttl * 1000))
-
-
-def _cmd_get(prefix: str, key: str) -> Command:
-    return ("GET", prefix + check_key(key))
-
-
-def _cmd_set(prefix: str, key: str, value: bytes, ttl: float | None) -> Command:
-    check_key(key)
-    check_value(value)
-    if check_ttl(ttl) is None:
-        return ("SET", prefix + key, value)
-    return ("SET", prefix + key, value, "PX", _ms(ttl))  # type: ignore[arg-type]
-
-
-def _cmd_delete(prefix: str, key: str) -> Command:
-    return ("DEL", prefix + check_key(key))
-
-
-def _cmd_take(prefix: str, key: str) -> Command:
-    return ("GETDEL", prefix + check_key(key))
-
-
-def _cmd_touch(prefix: str, key: str, ttl: float | None) -> Command:
-    check_key(key)
-    if check_ttl(ttl) is None:
-        return ("GETEX", prefix + key, "PERSIST")
-    return ("PEXPIRE", prefix + key, _ms(ttl))  # type: ignore[arg-type]
-
-
-def _reply_touch(reply: object) -> bool:
-    """``PEXPIRE`` answers 1/0 (or ``True``/``False``); ``GETEX`` the value or ``None``."""
-    return isinstance(reply, bytes) or bool(reply)
-
-
-def _glob_escape(text: str) -> str:
-    """``text`` as a literal inside a Redis glob pattern."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _cmd_scan(cursor: int, pattern: str) -> Command:
-    return ("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
-
-
-def _reply_scan(reply: Any, strip: int, into: set[str]) -> int:
-    """Add the page's keys (without the namespace prefix) to ``into``; return the next cursor.
-
-    A key under the prefix that is not a valid cache key (written by someone else) is left out.
-    """
-    cursor, page = reply
-    for raw in page:
-        try:
-            key = (raw if isinstance(raw, str) else raw.decode("utf-8"))[strip:]
-        except UnicodeDecodeError:
-            continue
-        if is_valid_key(key):
-            into.add(key)
-    return int(cursor)
-
-
-def _scan_pattern(namespace: str, prefix: str) -> str:
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be str, got {type(prefix).__name__}")
-    return _glob_escape(namespace + prefix) + "*"
-
-
-# --- client construction -------------------------------------------------------------------
-
-_SHARED_SETTINGS = frozenset(
-    {
-        "host", "port", "db", "username", "password", "socket_timeout",
-        "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
-        "client_name", "health_check_interval", "credential_provider", "protocol",
-    }
-)  # fmt: skip
-
-
-def _import_redis() -> Any:
-    try:
-        import redis
-        import redis.asyncio
-    except ImportError as exc:
-        raise MissingDependencyError("RedisCache", "redis", "redis") from exc
-    return redis
-
-
-def _settings_of(client: Any) -> dict[str, Any]:
-    """Connection settings of a redis-py client (sync or async) that the other kind accepts."""
-    pool = client.connection_pool
-    kwargs = pool.connection_kwargs
-    settings = {k: v for k, v in kwargs.items() if k in _SHARED_SETTINGS or k.startswith("ssl_")}
-    for name in ("ssl_ocsp_context", "ssl_ocsp_expected_cert", "ssl_validate_ocsp"):
-        settings.pop(name, None)  # sync-only options
-    settings.pop("ssl_validate_ocsp_stapled", None)
-    if "path" in kwargs:
-        settings["unix_socket_path"] = kwargs["path"]
-    if "SSL" in pool.connection_class.__name__:
-        settings["ssl"] = True
-    return settings
-
-
-def _describe(settings: dict[str, Any]) -> str:
-    """Where the server is, without credentials."""
-    if "unix_socket_path" in settings:
-        return f"unix:{settings['unix_socket_path']} db {settings.get('db', 0)}"
-    scheme = "rediss" if settings.get("ssl") else "redis"
-    host, port = settings.get("host", "localhost"), settings.get("port", 6379)
-    return f"{scheme}://{host}:{port}/{settings.get('db', 0)}"
 
 
 class RedisCache:
@@ -187,11 +85,16 @@ class RedisCache:
         ``async_client``: a ``redis.asyncio.Redis`` for the async face; you then own its event
         loop.  Without one, a client per running loop is made from the same settings.
         """
-        redis = _import_redis()
+        redis = import_redis()
         if not isinstance(prefix, str):
             raise ConfigurationError(f"prefix must be str, got {type(prefix).__name__}")
         if client is not None and url is not None:
             raise ConfigurationError("give RedisCache a client or a url, not both")
+        if client is not None and options:
+            raise ConfigurationError(
+                f"redis-py options {sorted(options)} apply only when RedisCache makes the client "
+                "from a url; configure your client instead"
+            )
         if client is not None and isinstance(client, redis.asyncio.Redis):
             raise ConfigurationError(
                 "client must be a sync redis.Redis; pass a redis.asyncio.Redis as async_client"
@@ -201,10 +104,10 @@ class RedisCache:
         self._owns_client = client is None
         if client is None:
             if url is None and async_client is not None:
-                client = redis.Redis(**_settings_of(async_client), **options)
+                client = redis.Redis(**settings_of(async_client), **options)
             else:
-                client = _from_url(redis.Redis, url or DEFAULT_URL, options)
-        self._settings = _settings_of(client)
+                client = client_from_url(redis.Redis, url or DEFAULT_URL, options)
+        self._settings = settings_of(client)
         if client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigurationError(
                 "RedisCache needs a client with decode_responses=False: values are bytes"
@@ -217,7 +120,7 @@ class RedisCache:
         self._aclients_lock = threading.Lock()
         self._prefix = prefix
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self._where = _describe(self._settings)
+        self._where = describe(self._settings)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, **options: Any) -> RedisCache:
@@ -241,7 +144,7 @@ class RedisCache:
 
     def get(self, key: str) -> bytes | None:
         """The live value at ``key``, or ``None``."""
-        cmd = _cmd_get(self._prefix, key)
+        cmd = cmd_get(self._prefix, key)
         try:
             return self._execute(*cmd)  # type: ignore[no-any-return]
         except self._errors as exc:
@@ -249,7 +152,7 @@ class RedisCache:
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
-        cmd = _cmd_set(self._prefix, key, value, ttl)
+        cmd = cmd_set(self._prefix, key, value, ttl)
         try:
             self._execute(*cmd)
         except self._errors as exc:
@@ -257,7 +160,7 @@ class RedisCache:
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
-        cmd = _cmd_delete(self._prefix, key)
+        cmd = cmd_delete(self._prefix, key)
         try:
             self._execute(*cmd)
         except self._errors as exc:
@@ -265,7 +168,7 @@ class RedisCache:
 
     def take(self, key: str) -> bytes | None:
         """Atomically remove and return the value at ``key`` (``GETDEL``)."""
-        cmd = _cmd_take(self._prefix, key)
+        cmd = cmd_take(self._prefix, key)
         try:
             return self._execute(*cmd)  # type: ignore[no-any-return]
         except self._errors as exc:
@@ -273,21 +176,21 @@ class RedisCache:
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
-        cmd = _cmd_touch(self._prefix, key, ttl)
+        cmd = cmd_touch(self._prefix, key, ttl)
         try:
-            return _reply_touch(self._execute(*cmd))
+            return reply_touch(self._execute(*cmd))
         except self._errors as exc:
             raise self._unavailable(cmd[0], exc) from exc
 
     def keys(self, prefix: str = "") -> list[str]:
         """Live keys starting with ``prefix`` (``SCAN``, so the server is never blocked)."""
-        pattern = _scan_pattern(self._prefix, prefix)
+        pattern = scan_pattern(self._prefix, prefix)
         found: set[str] = set()
         cursor = -1
         try:
             while cursor != 0:
-                reply = self._execute(*_cmd_scan(max(cursor, 0), pattern))
-                cursor = _reply_scan(reply, len(self._prefix), found)
+                reply = self._execute(*cmd_scan(max(cursor, 0), pattern))
+                cursor = reply_scan(reply, len(self._prefix), found)
         except self._errors as exc:
             raise self._unavailable("SCAN", exc) from exc
         return list(found)
@@ -335,9 +238,9 @@ class RedisCache:
         return client
 
     def _new_async_client(self, loop: asyncio.AbstractEventLoop) -> Any:
-        redis = _import_redis()
+        redis = import_redis()
         if self._url is not None:
-            client = _from_url(redis.asyncio.Redis, self._url, self._options)
+            client = client_from_url(redis.asyncio.Redis, self._url, self._options)
         else:
             client = redis.asyncio.Redis(**self._settings)
         # A started async generator is closed by the loop's shutdown_asyncgens() (asyncio.run
@@ -356,7 +259,7 @@ class RedisCache:
 
     async def aget(self, key: str) -> bytes | None:
         """Async face of :meth:`get`."""
-        cmd = _cmd_get(self._prefix, key)
+        cmd = cmd_get(self._prefix, key)
         try:
             return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
         except self._errors as exc:
@@ -364,7 +267,7 @@ class RedisCache:
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Async face of :meth:`set`."""
-        cmd = _cmd_set(self._prefix, key, value, ttl)
+        cmd = cmd_set(self._prefix, key, value, ttl)
         try:
             await self._aclient().execute_command(*cmd)
         except self._errors as exc:
@@ -372,7 +275,7 @@ class RedisCache:
 
     async def adelete(self, key: str) -> None:
         """Async face of :meth:`delete`."""
-        cmd = _cmd_delete(self._prefix, key)
+        cmd = cmd_delete(self._prefix, key)
         try:
             await self._aclient().execute_command(*cmd)
         except self._errors as exc:
@@ -380,7 +283,7 @@ class RedisCache:
 
     async def atake(self, key: str) -> bytes | None:
         """Async face of :meth:`take`."""
-        cmd = _cmd_take(self._prefix, key)
+        cmd = cmd_take(self._prefix, key)
         try:
             return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
         except self._errors as exc:
@@ -388,22 +291,22 @@ class RedisCache:
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
-        cmd = _cmd_touch(self._prefix, key, ttl)
+        cmd = cmd_touch(self._prefix, key, ttl)
         try:
-            return _reply_touch(await self._aclient().execute_command(*cmd))
+            return reply_touch(await self._aclient().execute_command(*cmd))
         except self._errors as exc:
             raise self._unavailable(cmd[0], exc) from exc
 
     async def akeys(self, prefix: str = "") -> list[str]:
         """Async face of :meth:`keys`."""
-        pattern = _scan_pattern(self._prefix, prefix)
+        pattern = scan_pattern(self._prefix, prefix)
         found: set[str] = set()
         cursor = -1
         try:
             client = self._aclient()
             while cursor != 0:
-                reply = await client.execute_command(*_cmd_scan(max(cursor, 0), pattern))
-                cursor = _reply_scan(reply, len(self._prefix), found)
+                reply = await client.execute_command(*cmd_scan(max(cursor, 0), pattern))
+                cursor = reply_scan(reply, len(self._prefix), found)
         except self._errors as exc:
             raise self._unavailable("SCAN", exc) from exc
         return list(found)
@@ -446,13 +349,3 @@ async def _close_with_loop(
             clients.pop(loop, None)
             guards.pop(loop, None)
         await client.aclose()
-
-
-def _from_url(factory: Any, url: str, options: dict[str, Any]) -> Any:
-    try:
-        return factory.from_url(url, **options)
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"not a Redis URL redis-py accepts: {exc}; use redis://[[user]:password@]host[:port]"
-            "[/db], rediss://... (TLS) or unix:///path/to/socket[?db=N]"
-        ) from exc
