@@ -34,16 +34,28 @@ def measure() -> list[Row]:
     rows.append(Row("set", "dict (limit)", per_op(loop1(lambda k: raw_set(k, entry), workload))))
     ours = MemoryCache(max_entries=ENTRIES * 2)
     ours_set = ours.set
-    rows.append(Row("set", "llm_core MemoryCache", per_op(loop1(lambda k: ours_set(k, VALUE, TTL), workload))))
+    rows.append(
+        Row(
+            "set",
+            "llm_core MemoryCache",
+            per_op(loop1(lambda k: ours_set(k, VALUE, TTL), workload)),
+        )
+    )
     ttlc: TTLCache[str, bytes] = TTLCache(maxsize=ENTRIES * 2, ttl=TTL)
     ttlc_set = ttlc.__setitem__
-    rows.append(Row("set", "cachetools TTLCache", per_op(loop1(lambda k: ttlc_set(k, VALUE), workload))))
+    rows.append(
+        Row("set", "cachetools TTLCache", per_op(loop1(lambda k: ttlc_set(k, VALUE), workload)))
+    )
     lg = InMemoryCache()
     ns = ("bench",)
     lg_set = lg.set
     lg_ops = workload[: OPS // 10]  # an order of magnitude slower: fewer ops, same per-op figure
     rows.append(
-        Row("set", "langgraph InMemoryCache", per_op(loop1(lambda k: lg_set({(ns, k): (VALUE, TTL)}), lg_ops)))
+        Row(
+            "set",
+            "langgraph InMemoryCache",
+            per_op(loop1(lambda k: lg_set({(ns, k): (VALUE, TTL)}), lg_ops)),
+        )
     )
 
     # --- get (every key present) ---
@@ -57,7 +69,9 @@ def measure() -> list[Row]:
     rows.append(Row("get", "llm_core MemoryCache", per_op(loop1(ours.get, workload))))
     rows.append(Row("get", "cachetools TTLCache", per_op(loop1(ttlc.get, workload))))
     lg_get = lg.get
-    rows.append(Row("get", "langgraph InMemoryCache", per_op(loop1(lambda k: lg_get([(ns, k)]), lg_ops))))
+    rows.append(
+        Row("get", "langgraph InMemoryCache", per_op(loop1(lambda k: lg_get([(ns, k)]), lg_ops)))
+    )
     return rows
 
 

@@ -48,7 +48,7 @@ def loop1(fn: Callable[[str], object], keys: Sequence[str]) -> Callable[[], int]
 def print_table(title: str, rows: Sequence[Row], baseline: str) -> None:
     """Rows grouped by ``group``; the ratio column is against the row named ``baseline``."""
     print(f"\n## {title}\n")
-    print(f"| {'operation':<10} | {'contender':<36} | {'µs/op':>9} | {'× ' + baseline:>16} |")
+    print(f"| {'operation':<10} | {'contender':<36} | {'µs/op':>9} | {'x ' + baseline:>16} |")
     print(f"|{'-' * 12}|{'-' * 38}|{'-' * 11}:|{'-' * 17}:|")
     groups: dict[str, list[Row]] = {}
     for row in rows:
