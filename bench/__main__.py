@@ -6,7 +6,7 @@ import importlib
 import platform
 import sys
 
-MODULES = ["bench.cache_bench", "bench.backend_bench"]
+MODULES = ["bench.cache_bench", "bench.backend_bench", "bench.hitl_bench"]
 
 
 def main() -> None:
