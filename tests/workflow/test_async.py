@@ -159,3 +159,61 @@ def test_async_hooks_run_on_both_faces(clock: ManualClock) -> None:
     done = asyncio.run(runtime.aresume(first.token, "ok"))
     assert isinstance(done, Ok)
     assert seen == ["step.end:review", "step.end:publish"]
+
+
+class Interrupted(BaseException):
+    """Like KeyboardInterrupt: not an Exception, so it must propagate."""
+
+
+def test_an_interrupt_during_a_resumed_step_propagates_and_puts_the_session_back(
+    clock: ManualClock,
+) -> None:
+    interrupt = {"on": True}
+
+    def gate(ctx: StepContext, state: dict[str, Any]) -> Any:
+        if not ctx.resumed:
+            return ctx.pause()
+        if interrupt["on"]:
+            raise Interrupted
+        return {"done": True}
+
+    runtime = Workflow("interruptible", [gate]).build(clock=clock)
+    first = runtime.run({})
+    assert isinstance(first, Paused)
+    try:
+        runtime.resume(first.token)
+    except Interrupted:
+        pass
+    else:
+        raise AssertionError("the interrupt must propagate")
+    interrupt["on"] = False
+    assert isinstance(runtime.resume(first.token), Ok)
+
+
+async def test_cancelling_an_aresume_mid_step_puts_the_session_back(clock: ManualClock) -> None:
+    started = asyncio.Event()
+    block = {"on": True}
+
+    async def gate(ctx: StepContext, state: dict[str, Any]) -> Any:
+        if not ctx.resumed:
+            return ctx.pause()
+        if block["on"]:
+            started.set()
+            await asyncio.Event().wait()  # forever, until cancelled
+        return {"done": True}
+
+    runtime = Workflow("cancellable", [gate]).build(clock=clock)
+    first = await runtime.arun({})
+    assert isinstance(first, Paused)
+    task = asyncio.create_task(runtime.aresume(first.token))
+    await started.wait()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation must propagate")
+    block["on"] = False
+    done = await runtime.aresume(first.token)
+    assert isinstance(done, Ok) and done.artefact == {"done": True}

@@ -91,6 +91,11 @@ def resume_flow(plan: Plan, token: object, resume_input: Any) -> Flow:
         except Fail as fail:
             yield from restore(call, snapshot, fail)
             raise
+        except GeneratorExit:  # the flow was closed: nothing can be performed any more
+            raise
+        except BaseException as exc:  # cancelled or interrupted mid-step: put it back, re-raise
+            yield from restore(call, snapshot, Fail(exc, "interrupted", "session", "interrupted"))
+            raise
     except Fail as fail:
         result = fail
     return (yield from call.finish(result, snapshot if type(result) is not Fail else None))

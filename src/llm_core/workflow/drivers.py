@@ -62,7 +62,7 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
                             runner = runner or _AwaitableRunner()
                             value = runner.run(value)
                     break
-                except Exception as exc:
+                except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
                     try:
                         effect = flow.throw(exc)
                     except StopIteration as stop:
@@ -102,7 +102,7 @@ async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
                     if inspect.isawaitable(value):
                         value = await value
                 break
-            except Exception as exc:
+            except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
                 try:
                     effect = flow.throw(exc)
                 except StopIteration as stop:
