@@ -8,6 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_core import MemoryCache, ResumeSnapshot, SessionStore, session_store_from_cache
 from llm_core.errors import (
@@ -193,3 +195,40 @@ def test_token_expiry_rounds_up_to_the_millisecond() -> None:
 )
 def test_malformed_tokens_have_no_expiry(text: str) -> None:
     assert token_expiry(text) is None
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(state=st.dictionaries(st.text(max_size=8), JSON, max_size=5), payload=JSON)
+def test_any_json_state_and_payload_survive_a_pause_and_resume(
+    state: dict[str, Any], payload: Any
+) -> None:
+    from llm_core import Ok, Paused, StepContext, Workflow
+
+    seen: list[Any] = []
+
+    def gate(ctx: StepContext, given_state: dict[str, Any]) -> Any:
+        if not ctx.resumed:
+            return ctx.pause(payload=payload)
+        seen.append((given_state, ctx.resume_input))
+        return {"ok": True}
+
+    runtime = Workflow("json", [gate]).build()
+    first = runtime.run(state)
+    assert isinstance(first, Paused)
+    stored = runtime.session_store.get(first.token)
+    assert stored is not None and stored.state == state and stored.payload == payload
+    assert isinstance(runtime.resume(first.token, payload), Ok)
+    assert seen == [(state, payload)]
