@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from llm_core.errors import (
@@ -167,8 +168,12 @@ def execute(
     return Done(state)
 
 
-_OK = {"status": "ok"}
-_STATUS = {"paused": {"status": "paused"}, "error": {"status": "error"}}
+# shared, read-only event data (a trace event's data is never copied on the hot path)
+_OK = MappingProxyType({"status": "ok"})
+_STATUS = {
+    "paused": MappingProxyType({"status": "paused"}),
+    "error": MappingProxyType({"status": "error"}),
+}
 
 
 def _step_end(call: Call, name: str, status: str) -> Generator[Effect, Any, None]:
@@ -241,7 +246,10 @@ def _parse_token(token: object) -> tuple[str, float]:
 
 
 def _expired(expires_at: float, token: str) -> Fail:
-    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+    try:
+        when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):  # a clock far from the epoch's range
+        when = f"{expires_at:.3f} s on the runtime's clock"
     return Fail(
         SessionExpiredError(f"the session expired at {when} (its TTL has passed); start a new run"),
         "session_expired",
