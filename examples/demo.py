@@ -1,64 +1,68 @@
-"""`make demo`: a human-in-the-loop run that pauses, then resumes with a decision.
+"""`make demo`: pause a run in one process, resume it in another.
 
-The hitl-gate recipe drafts a text, pauses for a human to approve / reject / edit it, and
-finishes with an artefact.  A paused run is just a token: its state waits in a cache (here
-the runtime's private in-memory cache) until someone resumes it, once, before it expires.
+Each numbered step below is a separate `llm-core` process, exactly as you would type it in a
+shell.  Between them, the paused run lives only in the default session cache: a SQLite file
+under your state directory ($XDG_STATE_HOME/llm-core/sessions.db, else
+~/.local/state/llm-core/sessions.db).  Set LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 to see
+the same thing through Redis, shared by every host that reaches it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import shlex
+import subprocess
+import sys
 
-from llm_core import Error, Ok, Paused, recipes
+from llm_core.cli import default_cache_url
+
+DRAFT = {"input": "llm-core 1.0 ships on Friday!", "policy": "no promises about dates"}
 
 
-def show(title: str, value: Any) -> None:
-    if title:
-        print(title)
-    for line in json.dumps(value, indent=2, ensure_ascii=False).splitlines():
-        print(f"   {line}")
+def llm_core(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `llm-core ARGS` as its own process and show it the way a terminal would."""
+    print(f"$ llm-core {shlex.join(args)}")
+    done = subprocess.run(
+        [sys.executable, "-m", "llm_core", *args], capture_output=True, text=True, check=False
+    )
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"  {line}")
+    print(f"  (exit status {done.returncode})\n")
+    return done
 
 
 def main() -> int:
-    runtime = recipes.hitl_gate()  # draft → gate (pauses for a human) → finalize
+    print(f"Sessions live in {default_cache_url()}\n")
 
-    # 1. Start a run.  It drafts, then pauses at the gate and hands back a token.
-    outcome = runtime.run(
-        {"input": "llm-core 1.0 ships on Friday!", "policy": "no promises about dates"}
+    print("1. Process A starts a hitl-gate run: it drafts, then pauses for a human.")
+    started = llm_core("run", "hitl-gate", json.dumps(DRAFT), "--input-json")
+    token = next(
+        (line.split()[1] for line in started.stdout.splitlines() if line.startswith("token: ")),
+        None,
     )
-    if not isinstance(outcome, Paused):
-        print(f"expected the run to pause, got {outcome}")
+    if started.returncode != 0 or token is None:
+        print("expected the run to pause and print a token")
         return 1
-    print("1. The run paused, waiting for a human.")
-    print(f"   token:      {outcome.token}")
-    print(f"   pause kind: {outcome.pause_kind}")
-    show("   payload (what the reviewer sees):", outcome.payload)
-    print()
+    print("   Process A has exited. The paused run is only a token now; its state waits in")
+    print("   the cache until someone resumes it, once, before it expires.\n")
 
-    # 2. Later (another request, another process with a shared cache), a reviewer decides.
-    decision = {
-        "decision": "edit",
-        "edited": "llm-core 1.0 is coming soon.",
-        "notes": "policy: no dates",
-    }
-    show("2. A reviewer resumes the token with a decision:", decision)
-    print()
-    done = runtime.resume(outcome.token, decision)
-    if not isinstance(done, Ok):
-        print(f"expected the resume to finish, got {done}")
-        return 1
-    steps = " → ".join(e.step or "" for e in done.trace if e.name == "step.start")
-    print(f"3. The run finished (resuming ran only: {steps}). Artefact:")
-    show("", done.artefact)
-    print()
+    print("2. Process B, any time later, lists what is waiting for a decision.")
+    llm_core("sessions", "list")
 
-    # 3. A token resumes exactly once.
-    again = runtime.resume(outcome.token, decision)
-    if not isinstance(again, Error):
-        print(f"expected a second resume to be refused, got {again}")
+    print("3. Process C resumes the token with a reviewer's decision: the run carries on from")
+    print("   the gate (the draft step does not run again) and prints the artefact.")
+    done = llm_core(
+        "resume", token, "--decision", "edit",
+        "--edited", "llm-core 1.0 is coming soon.", "--notes", "policy: no dates",
+    )  # fmt: skip
+    if done.returncode != 0:
         return 1
-    print(f"4. Resuming the same token again is refused: {again.kind}")
+
+    print("4. Process D tries the same token again: a token resumes exactly once.")
+    again = llm_core("resume", token, "--decision", "approve")
+    if again.returncode != 3:  # 3 = session_not_found
+        return 1
+    print("Next: `llm-core --help`, docs/cli.md, and examples/in_process.py for the Python API.")
     return 0
 
 

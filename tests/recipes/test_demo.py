@@ -1,36 +1,60 @@
-"""`make demo` runs examples/demo.py: it must pause, resume and print the artefact."""
+"""`make demo` runs examples/demo.py (cross-process, through the CLI and the SQLite default);
+examples/in_process.py tells the same story with the Python API in one process."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TOKEN_LINE = re.compile(r"token: +[0-9a-f]+\.[A-Za-z0-9_-]{22}\n")
 
 
-def test_the_demo_is_importable_and_tells_the_story(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("demo", DEMO)
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)  # importing runs nothing
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing runs nothing
+    return module
+
+
+def test_in_process_example_tells_the_story(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load("in_process")
     assert capsys.readouterr().out == ""
-    assert demo.main() == 0
+    assert example.main() == 0
     out = capsys.readouterr().out
-    assert re.search(r"token: +[0-9a-f]+\.[A-Za-z0-9_-]{22}\n", out)
+    assert TOKEN_LINE.search(out)
     assert '"draft": "llm-core 1.0 ships on Friday!"' in out
     assert '"final": "llm-core 1.0 is coming soon."' in out
     assert "gate → finalize" in out
     assert "refused: session_not_found" in out
 
 
-def test_the_demo_runs_as_make_demo_runs_it() -> None:
+def test_demo_pauses_and_resumes_in_separate_processes_on_the_sqlite_default(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LLM_CORE_CACHE_URL"}
+    env["XDG_STATE_HOME"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
-    assert done.returncode == 0, done.stderr
-    assert '"status": "approved"' in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert f"Sessions live in sqlite:///{tmp_path}/llm-core/sessions.db" in out
+    assert TOKEN_LINE.search(out)
+    assert out.count("(exit status 0)") == 3  # run, sessions list, resume: three processes
+    assert '"final": "llm-core 1.0 is coming soon."' in out
+    assert "(exit status 3)" in out  # the fourth process: the token was already used
+    assert (tmp_path / "llm-core" / "sessions.db").exists()
