@@ -46,15 +46,26 @@ def loop1(fn: Callable[[str], object], keys: Sequence[str]) -> Callable[[], int]
 
 
 def print_table(title: str, rows: Sequence[Row], baseline: str) -> None:
-    """Rows grouped by ``group``; the ratio column is against the row named ``baseline``."""
-    print(f"\n## {title}\n")
-    print(f"| {'operation':<10} | {'contender':<36} | {'µs/op':>9} | {'x ' + baseline:>16} |")
-    print(f"|{'-' * 12}|{'-' * 38}|{'-' * 11}:|{'-' * 17}:|")
+    """A Markdown table, rows grouped by ``group``; the ratio column is against the row of each
+    group named ``baseline``."""
     groups: dict[str, list[Row]] = {}
     for row in rows:
         groups.setdefault(row.group, []).append(row)
+    cells = [("operation", "contender", "µs/op", f"x {baseline}")]
     for group, members in groups.items():
         base = next((r.ns_per_op for r in members if r.name == baseline), None)
         for row in members:
             ratio = f"{row.ns_per_op / base:.2f}" if base else "-"
-            print(f"| {group:<10} | {row.name:<36} | {row.ns_per_op / 1000:>9.3f} | {ratio:>16} |")
+            cells.append((group, row.name, f"{row.ns_per_op / 1000:.3f}", ratio))
+    widths = [max(len(line[i]) for line in cells) for i in range(4)]
+    print(f"\n## {title}\n")
+    for n, (group, name, micros, ratio) in enumerate(cells):
+        print(
+            f"| {group:<{widths[0]}} | {name:<{widths[1]}} "
+            f"| {micros:>{widths[2]}} | {ratio:>{widths[3]}} |"
+        )
+        if n == 0:
+            print(
+                f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}"
+                f"|{'-' * (widths[2] + 1)}:|{'-' * (widths[3] + 1)}:|"
+            )

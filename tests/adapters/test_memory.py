@@ -1,4 +1,7 @@
-"""MemoryCache beyond the shared contract: sweep, LRU bound, clock, threads."""
+"""MemoryCache beyond the shared contract: sweep, LRU bound, clock, threads.
+
+Every test runs on both cores: the C one (``MemoryCache`` when built) and the pure-Python one.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +12,30 @@ import pytest
 from langgraph.cache.memory import InMemoryCache
 
 from llm_core import MemoryCache
+from llm_core.adapters.memory import ACCELERATED, PyMemoryCache
 from tests.clock import ManualClock
 
+CacheClass = type[MemoryCache] | type[PyMemoryCache]
 
-def test_churn_of_a_million_unread_keys_leaves_nothing_behind() -> None:
-    """1,000,000 distinct short-lived keys, never read: the sweep drops every one of them.
 
-    LangGraph's InMemoryCache, given the same churn, keeps all of them: it only drops an
-    expired entry when that very key is read again.
-    """
+@pytest.fixture(params=[MemoryCache, PyMemoryCache], ids=["memory", "memory-pure"])
+def cache_class(request: pytest.FixtureRequest) -> CacheClass:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_the_c_core_is_built_here() -> None:
+    """`make test` installs with a C compiler present: the accelerator must be in use."""
+    assert ACCELERATED
+    assert MemoryCache.__mro__[2].__module__ == "llm_core.adapters._memory_core"
+
+
+def test_churn_of_a_million_unread_keys_leaves_nothing_behind(cache_class: CacheClass) -> None:
+    """1,000,000 distinct short-lived keys, never read: the sweep drops every one of them."""
     churn = 1_000_000
     value = b"x" * 16
 
     clock = ManualClock()
-    cache = MemoryCache(max_entries=None, sweep_interval=60, clock=clock)
+    cache = cache_class(max_entries=None, sweep_interval=60, clock=clock)
     for i in range(churn):
         cache.set(f"session:{i}", value, ttl=5)
     assert len(cache) == churn
@@ -31,15 +44,21 @@ def test_churn_of_a_million_unread_keys_leaves_nothing_behind() -> None:
     assert len(cache) == 1  # only the live trigger entry is held
     assert cache.keys() == ["trigger"]
 
-    # The peer, same churn.  Its clock is the wall clock (it takes whole-second TTLs), so this
-    # half waits out the 1 s TTL for real instead of moving an injected clock.
+
+def test_langgraph_in_memory_cache_keeps_the_same_churn() -> None:
+    """The peer, same churn: it only drops an expired entry when that very key is read again.
+
+    Its clock is the wall clock (it takes whole-second TTLs), so this test waits out a 1 s TTL
+    for real instead of moving an injected clock.
+    """
+    churn = 1_000_000
+    value = b"x" * 16
     peer = InMemoryCache()
     ns = ("churn",)
     batch = 10_000
     for start in range(0, churn, batch):
         peer.set({(ns, f"session:{i}"): (value, 1) for i in range(start, start + batch)})
-    last_expiry = time.time() + 1
-    time.sleep(max(0.0, last_expiry - time.time()) + 0.05)
+    time.sleep(1.05)  # past the 1 s TTL of the last batch, so past every entry's
     peer.set({(ns, "trigger"): (b"", 5)})
     held = peer._cache[ns]  # its only view of what it holds
     assert len(held) == churn + 1  # every expired entry is still there
@@ -47,9 +66,9 @@ def test_churn_of_a_million_unread_keys_leaves_nothing_behind() -> None:
     assert sum(1 for _, _, expiry in held.values() if expiry is not None and expiry < now) == churn
 
 
-def test_sweep_waits_for_its_period_then_runs_on_a_write() -> None:
+def test_sweep_waits_for_its_period_then_runs_on_a_write(cache_class: CacheClass) -> None:
     clock = ManualClock()
-    cache = MemoryCache(sweep_interval=30, clock=clock)
+    cache = cache_class(sweep_interval=30, clock=clock)
     cache.set("a", b"1", ttl=1)
     clock.advance(2)
     cache.set("b", b"2", ttl=100)
@@ -60,9 +79,9 @@ def test_sweep_waits_for_its_period_then_runs_on_a_write() -> None:
     assert sorted(cache.keys()) == ["b", "c"]
 
 
-def test_explicit_sweep_counts_what_it_dropped() -> None:
+def test_explicit_sweep_counts_what_it_dropped(cache_class: CacheClass) -> None:
     clock = ManualClock()
-    cache = MemoryCache(clock=clock)
+    cache = cache_class(clock=clock)
     for i in range(10):
         cache.set(f"k{i}", b"v", ttl=1 if i % 2 else None)
     clock.advance(1.5)
@@ -71,17 +90,17 @@ def test_explicit_sweep_counts_what_it_dropped() -> None:
     assert len(cache) == 5
 
 
-def test_expired_entry_is_dropped_when_read() -> None:
+def test_expired_entry_is_dropped_when_read(cache_class: CacheClass) -> None:
     clock = ManualClock()
-    cache = MemoryCache(clock=clock)
+    cache = cache_class(clock=clock)
     cache.set("k", b"v", ttl=1)
     clock.advance(2)
     assert cache.get("k") is None
     assert len(cache) == 0
 
 
-def test_lru_bound_evicts_least_recently_used() -> None:
-    cache = MemoryCache(max_entries=3)
+def test_lru_bound_evicts_least_recently_used(cache_class: CacheClass) -> None:
+    cache = cache_class(max_entries=3)
     cache.set("a", b"1")
     cache.set("b", b"2")
     cache.set("c", b"3")
@@ -92,8 +111,8 @@ def test_lru_bound_evicts_least_recently_used() -> None:
     assert len(cache) == 3
 
 
-def test_overwrite_and_touch_count_as_use() -> None:
-    cache = MemoryCache(max_entries=2)
+def test_overwrite_and_touch_count_as_use(cache_class: CacheClass) -> None:
+    cache = cache_class(max_entries=2)
     cache.set("a", b"1")
     cache.set("b", b"2")
     cache.set("a", b"1'")  # refreshes "a"
@@ -106,18 +125,18 @@ def test_overwrite_and_touch_count_as_use() -> None:
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "10"])
-def test_bad_max_entries_is_rejected(bad: object) -> None:
+def test_bad_max_entries_is_rejected(cache_class: CacheClass, bad: object) -> None:
     with pytest.raises(ValueError, match="max_entries"):
-        MemoryCache(max_entries=bad)  # type: ignore[arg-type]
+        cache_class(max_entries=bad)  # type: ignore[arg-type]
 
 
-def test_bad_sweep_interval_is_rejected() -> None:
+def test_bad_sweep_interval_is_rejected(cache_class: CacheClass) -> None:
     with pytest.raises(ValueError, match="finite number of seconds"):
-        MemoryCache(sweep_interval=0)
+        cache_class(sweep_interval=0)
 
 
-def test_many_threads_writing_and_reading_keep_it_consistent() -> None:
-    cache = MemoryCache(max_entries=500)
+def test_many_threads_writing_and_reading_keep_it_consistent(cache_class: CacheClass) -> None:
+    cache = cache_class(max_entries=500)
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
@@ -145,7 +164,8 @@ def test_many_threads_writing_and_reading_keep_it_consistent() -> None:
         assert cache.get(key) in (None, key.encode())
 
 
-def test_repr_is_informative() -> None:
-    cache = MemoryCache(max_entries=10)
+def test_repr_is_informative(cache_class: CacheClass) -> None:
+    cache = cache_class(max_entries=10)
     cache.set("a", b"1")
-    assert repr(cache) == "MemoryCache(entries=1, max_entries=10)"
+    assert repr(cache) == f"{cache_class.__name__}(entries=1, max_entries=10)"
+    assert cache.max_entries == 10

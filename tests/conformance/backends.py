@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_core.adapters.memory import MemoryCache
+from llm_core.adapters.memory import MemoryCache, PyMemoryCache
 from llm_core.adapters.sqlite import SQLiteCache
 from llm_core.adapters.types import Cache
 from tests.clock import ManualClock
@@ -34,6 +34,12 @@ BackendFactory = Callable[[Path], Backend]
 def memory_backend(tmp_path: Path) -> Backend:
     clock = ManualClock()
     return Backend("memory", MemoryCache(clock=clock), clock.advance)
+
+
+def memory_pure_backend(tmp_path: Path) -> Backend:
+    """MemoryCache's pure-Python core (the fallback when the C core is not built)."""
+    clock = ManualClock()
+    return Backend("memory-pure", PyMemoryCache(clock=clock), clock.advance)
 
 
 def sqlite_backend(tmp_path: Path) -> Backend:
@@ -132,6 +138,7 @@ def real_time_advance(seconds: float) -> None:
 
 FACTORIES: dict[str, BackendFactory] = {
     "memory": memory_backend,
+    "memory-pure": memory_pure_backend,
     "sqlite": sqlite_backend,
     "redis": redis_backend,
     "langgraph-inmemory": langgraph_inmemory_backend,

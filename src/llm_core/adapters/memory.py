@@ -9,58 +9,44 @@
 * Thread-safe.  Writes hold a lock; reads are lock-free and rely on each ``OrderedDict``
   operation being atomic under CPython's GIL.
 * Values are ``bytes`` (immutable), so nothing is copied on the way in or out.
+
+Two cores implement the same semantics: a small C extension (``_memory_core``, built when a C
+compiler is available at install time) and ``_PyMemoryCore`` below, the reference and the
+fallback.  ``MemoryCache`` uses the C core when it is importable (``ACCELERATED``); set
+``LLM_CORE_PURE_PYTHON=1`` to force the pure-Python one.  ``PyMemoryCache`` is always the
+pure-Python class; the conformance suite runs against both.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from llm_core.adapters.types import CacheCapabilities
 from llm_core.adapters.validation import check_key, check_ttl, check_value
 
-__all__ = ["MemoryCache"]
+__all__ = ["ACCELERATED", "MemoryCache", "PyMemoryCache"]
 
 _NEVER = math.inf
 _Entry = tuple[bytes, float]  # (value, deadline on the cache's clock; inf = no expiry)
 
 
-class MemoryCache:
-    """An in-process TTL cache with LRU bounding and an amortised sweep of expired entries.
-
-    >>> cache = MemoryCache()
-    >>> cache.set("greeting", b"hello", ttl=60)
-    >>> cache.get("greeting")
-    b'hello'
-    """
-
-    capabilities = CacheCapabilities(
-        ttl="exact", atomic_take=True, persistent=False, shared=False, listing=True, sweep=True
-    )
+class _PyMemoryCore:
+    """The pure-Python core: the reference semantics, and the fallback for the C core."""
 
     __slots__ = ("_clock", "_data", "_lock", "_max_entries", "_next_sweep", "_sweep_interval")
 
     def __init__(
         self,
-        *,
-        max_entries: int | None = 100_000,
+        max_entries: int | None = None,
         sweep_interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Create an empty cache.
-
-        ``max_entries``: size bound with LRU eviction (``None`` = unbounded).
-        ``sweep_interval``: seconds between sweeps of expired entries (run by a write).
-        ``clock``: a monotonic clock in seconds; inject one in tests to move time.
-        """
-        if max_entries is not None and (
-            isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
-        ):
-            raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
-        check_ttl(sweep_interval)  # same rule as a TTL: finite seconds > 0
         self._data: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._clock = clock
@@ -186,31 +172,96 @@ class MemoryCache:
         """Entries held right now, including expired ones not yet swept."""
         return len(self._data)
 
-    def __repr__(self) -> str:
-        return f"MemoryCache(entries={len(self._data)}, max_entries={self._max_entries})"
 
-    # --- async faces: every operation is in-memory and O(1), so they never block the loop ---
+if TYPE_CHECKING:
+    _Core = _PyMemoryCore
+    ACCELERATED = False
+elif os.environ.get("LLM_CORE_PURE_PYTHON"):
+    _Core, ACCELERATED = _PyMemoryCore, False
+else:
+    try:
+        from llm_core.adapters._memory_core import MemoryCore as _Core
+    except ImportError:  # not built (no C compiler at install time): same semantics, slower
+        _Core, ACCELERATED = _PyMemoryCore, False
+    else:
+        ACCELERATED = True
+
+
+class _MemoryCacheFace:
+    """What both MemoryCache classes add to their core: checked options, async faces, repr."""
+
+    capabilities = CacheCapabilities(
+        ttl="exact", atomic_take=True, persistent=False, shared=False, listing=True, sweep=True
+    )
+    max_entries: int | None
+
+    def __init__(
+        self,
+        *,
+        max_entries: int | None = 100_000,
+        sweep_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Create an empty cache.
+
+        ``max_entries``: size bound with LRU eviction (``None`` = unbounded).
+        ``sweep_interval``: seconds between sweeps of expired entries (run by a write).
+        ``clock``: a monotonic clock in seconds; inject one in tests to move time.
+        """
+        if max_entries is not None and (
+            isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
+        ):
+            raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
+        check_ttl(sweep_interval)  # same rule as a TTL: finite seconds > 0
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        super().__init__(  # type: ignore[call-arg]
+            max_entries=max_entries, sweep_interval=float(sweep_interval), clock=clock
+        )
+        self.max_entries = max_entries
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(entries={len(self)}, "  # type: ignore[arg-type]
+            f"max_entries={self.max_entries})"
+        )
+
+    # Async faces: every operation is in-memory and short, so none blocks the event loop.
 
     async def aget(self, key: str) -> bytes | None:
         """Async face of :meth:`get`."""
-        return self.get(key)
+        return self.get(key)  # type: ignore[attr-defined, no-any-return]
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Async face of :meth:`set`."""
-        self.set(key, value, ttl)
+        self.set(key, value, ttl)  # type: ignore[attr-defined]
 
     async def adelete(self, key: str) -> None:
         """Async face of :meth:`delete`."""
-        self.delete(key)
+        self.delete(key)  # type: ignore[attr-defined]
 
     async def atake(self, key: str) -> bytes | None:
         """Async face of :meth:`take`."""
-        return self.take(key)
+        return self.take(key)  # type: ignore[attr-defined, no-any-return]
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
-        return self.touch(key, ttl)
+        return self.touch(key, ttl)  # type: ignore[attr-defined, no-any-return]
 
     async def akeys(self, prefix: str = "") -> list[str]:
         """Async face of :meth:`keys`."""
-        return self.keys(prefix)
+        return self.keys(prefix)  # type: ignore[attr-defined, no-any-return]
+
+
+class MemoryCache(_MemoryCacheFace, _Core):
+    """An in-process TTL cache with LRU bounding and an amortised sweep of expired entries.
+
+    >>> cache = MemoryCache()
+    >>> cache.set("greeting", b"hello", ttl=60)
+    >>> cache.get("greeting")
+    b'hello'
+    """
+
+
+class PyMemoryCache(_MemoryCacheFace, _PyMemoryCore):
+    """``MemoryCache`` on the pure-Python core, whatever is built (for tests and comparison)."""
