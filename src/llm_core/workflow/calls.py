@@ -58,7 +58,11 @@ class Fail(Exception):
 
 Result: TypeAlias = Done | Pause | Fail
 
-_STRICT_KINDS = {"hook.failed": "hook_failed", "plugin.duplicate_ignored": "invalid_workflow"}
+_STRICT_KINDS = {
+    "hook.failed": "hook_failed",
+    "plugin.duplicate_ignored": "invalid_workflow",
+    "adapter.cache.take_not_atomic": "invalid_workflow",
+}
 _new = tuple.__new__
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
 

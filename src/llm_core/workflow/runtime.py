@@ -14,7 +14,7 @@ from llm_core.adapters.types import AdapterBundle, Cache, capabilities_of
 from llm_core.workflow.core import resume_flow, run_flow
 from llm_core.workflow.drivers import drive_async, drive_sync
 from llm_core.workflow.effects import Plan
-from llm_core.workflow.outcomes import Outcome
+from llm_core.workflow.outcomes import Diagnostic, Outcome
 from llm_core.workflow.plugins import Composition
 from llm_core.workflow.session import CacheSessionStore, session_store_from_cache
 
@@ -64,7 +64,7 @@ class Runtime:
             session_ttl=session_ttl,
             clock=clock,
             strict=strict,
-            diagnostics=composition.diagnostics,
+            diagnostics=composition.diagnostics + _cache_diagnostics(cache),
         )
         self._store_cache: Cache = cache
         self._store: CacheSessionStore = session_store_from_cache(cache, clock=clock)
@@ -169,6 +169,24 @@ class Runtime:
     def __repr__(self) -> str:
         steps = " → ".join(s.name for s in self._plan.steps)
         return f"Runtime({self._plan.recipe!r}: {steps}; cache={type(self._store_cache).__name__})"
+
+
+def _cache_diagnostics(cache: Cache) -> tuple[Diagnostic, ...]:
+    """Warnings about a session cache whose semantics weaken resume's guarantees."""
+    if capabilities_of(cache).atomic_take:
+        return ()
+    name = type(cache).__name__
+    return (
+        Diagnostic(
+            "warn",
+            "adapter",
+            "adapter.cache.take_not_atomic",
+            f"sessions live in {name}, whose take is not atomic: two concurrent resumes of one "
+            "token could both run; keep sessions in MemoryCache, SQLiteCache or RedisCache "
+            "(strict=True refuses to run on such a cache)",
+            {"cache": name},
+        ),
+    )
 
 
 def _adapter_items(bundle: AdapterBundle) -> list[tuple[str, Any]]:
