@@ -20,6 +20,7 @@ import asyncio
 import gc
 import os
 import random
+import statistics
 import tempfile
 import time
 import uuid
@@ -43,9 +44,10 @@ def _workload(ops: int, seed: int = 7) -> tuple[list[str], list[str]]:
 
 
 def interleaved(group: str, contenders: dict[str, Callable[[], int]], rounds: int = 7) -> list[Row]:
-    """Best ns/op per contender, the rounds taken in turn (A B C A B C ...) so that a noisy
-    neighbour slows every contender alike instead of whichever ran during the noise."""
-    best = dict.fromkeys(contenders, float("inf"))
+    """Median ns/op per contender over ``rounds``, the rounds taken in turn (A B C A B C ...) so
+    that a noisy neighbour slows every contender alike instead of whichever ran during the noise.
+    The median, not the best: a round trip to a server has outliers both ways."""
+    seen: dict[str, list[float]] = {name: [] for name in contenders}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -53,11 +55,11 @@ def interleaved(group: str, contenders: dict[str, Callable[[], int]], rounds: in
             for name, run in contenders.items():
                 start = time.perf_counter_ns()
                 ops = run()
-                best[name] = min(best[name], (time.perf_counter_ns() - start) / ops)
+                seen[name].append((time.perf_counter_ns() - start) / ops)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return [Row(group, name, ns) for name, ns in best.items()]
+    return [Row(group, name, statistics.median(times)) for name, times in seen.items()]
 
 
 # --- SQLite ------------------------------------------------------------------------------
