@@ -168,6 +168,10 @@ def measure() -> list[Row]:
         cache = SQLiteCache(Path(tmp) / "llm-core.db")
         results.append(("-sql", BASELINE, ours(one_gate(cache), OURS_N // 3)))
         cache.close()
+        # SqliteSaver keeps SQLite's default synchronous=FULL; so does this row.
+        cache = SQLiteCache(Path(tmp) / "llm-core-full.db", synchronous="FULL")
+        results.append(("-sql", "llm_core, FULL sync", ours(one_gate(cache), OURS_N // 10)))
+        cache.close()
         conn = sqlite3.connect(Path(tmp) / "langgraph.db", check_same_thread=False)
         app = langgraph_app(SqliteSaver(conn))
         results.append(("-sql", LANGGRAPH, theirs(app, LANGGRAPH_N // 3, "sql")))
