@@ -154,3 +154,13 @@ def test_help_reads_well() -> None:
     )
     for expected in ("run", "resume", "sessions", "exit status:", "examples:", "--cache URL"):
         assert expected in done.stdout
+
+
+@pytest.mark.parametrize("ttl", ["0", "-1", "nan", "inf", "soon"])
+def test_a_bad_session_ttl_is_a_usage_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], url: str, ttl: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cache", url, "run", "hitl-gate", "x", f"--session-ttl={ttl}"])
+    assert exit_info.value.code == 2
+    assert "--session-ttl" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -87,6 +88,17 @@ def default_cache_url() -> str:
     return "sqlite:///" + str(folder / "sessions.db")
 
 
+def _seconds(text: str) -> float:
+    """argparse type for --session-ttl: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
 class _UsageError(Exception):
     """Bad usage that argparse itself cannot see (exit 2)."""
 
@@ -124,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--input-json", action="store_true", help="parse INPUT as JSON (e.g. with a policy)"
     )
-    run.add_argument("--session-ttl", type=float, metavar="SECONDS", help="default 24 h")
+    run.add_argument("--session-ttl", type=_seconds, metavar="SECONDS", help="default 24 h")
 
     resume = commands.add_parser(
         "resume", parents=[common], help="resume a paused session with a decision"
@@ -138,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="the whole resume input as JSON, for recipes other than hitl-gate",
     )
-    resume.add_argument("--session-ttl", type=float, metavar="SECONDS", help="if it pauses again")
+    resume.add_argument(
+        "--session-ttl", type=_seconds, metavar="SECONDS", help="if it pauses again"
+    )
 
     sessions = commands.add_parser("sessions", parents=[common], help="inspect pending sessions")
     actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
