@@ -130,8 +130,8 @@ class _PyMemoryCore:
         """
         check_key(key)
         ttl = check_ttl(ttl)
+        now = self._clock()  # outside the lock: a clock may use this cache
         with self._lock:
-            now = self._clock()
             entry = self._data.get(key)
             if entry is None:
                 return False
@@ -146,8 +146,9 @@ class _PyMemoryCore:
 
     def sweep(self) -> int:
         """Drop every expired entry now; return how many were dropped."""
+        now = self._clock()  # outside the lock: a clock may use this cache
         with self._lock:
-            return self._sweep_locked(self._clock())
+            return self._sweep_locked(now)
 
     def _sweep_locked(self, now: float) -> int:
         data = self._data

@@ -1,0 +1,68 @@
+"""MemoryCache edge cases found in review: injected clocks that fail or re-enter, call forms.
+
+Every test runs on both cores, which must behave alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from llm_core import MemoryCache
+from llm_core.adapters.memory import PyMemoryCache
+
+CacheClass = type[MemoryCache] | type[PyMemoryCache]
+
+
+@pytest.fixture(params=[MemoryCache, PyMemoryCache], ids=["memory", "memory-pure"])
+def cache_class(request: pytest.FixtureRequest) -> CacheClass:
+    return request.param  # type: ignore[no-any-return]
+
+
+class ReentrantClock:
+    """A clock that, once armed, writes to its own cache the next time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.cache: MemoryCache | PyMemoryCache | None = None
+        self.armed = False
+
+    def __call__(self) -> float:
+        if self.armed and self.cache is not None:
+            self.armed = False
+            self.cache.set("written-by-clock", b"x")
+        return self.now
+
+
+def _finishes(call: Callable[[], object]) -> bool:
+    done = threading.Event()
+
+    def run() -> None:
+        call()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done.wait(5)
+
+
+@pytest.mark.parametrize("op", ["touch", "sweep", "set", "get", "take", "keys"])
+def test_a_clock_that_writes_to_its_own_cache_does_not_deadlock(
+    cache_class: CacheClass, op: str
+) -> None:
+    clock = ReentrantClock()
+    cache = cache_class(clock=clock)
+    clock.cache = cache
+    cache.set("k", b"v")
+    clock.armed = True
+    calls: dict[str, Callable[[], object]] = {
+        "touch": lambda: cache.touch("k", 5),
+        "sweep": cache.sweep,
+        "set": lambda: cache.set("k", b"w"),
+        "get": lambda: cache.get("k"),
+        "take": lambda: cache.take("k"),
+        "keys": cache.keys,
+    }
+    assert _finishes(calls[op]), f"{op} deadlocked on a clock that writes to the cache"
+    assert cache.get("written-by-clock") == b"x"
