@@ -462,3 +462,14 @@ def test_a_restore_after_the_ttl_ran_out_during_the_step_is_not_resumable(
     assert not outcome.resumable
     again = runtime.resume(token)
     assert isinstance(again, Error) and again.kind == "session_expired"
+
+
+@pytest.mark.parametrize("session_ttl", [1e17, 1e20, 1e300, 1e308])
+def test_a_pause_with_a_very_long_ttl_still_gives_a_resumable_token(
+    clock: ManualClock, counter: Counter, session_ttl: float
+) -> None:
+    runtime = approval_flow(counter).build(clock=clock, session_ttl=session_ttl)
+    token = paused(runtime.run("x")).token
+    outcome = runtime.resume(token, {"ok": True})
+    assert isinstance(outcome, Ok), outcome
+    assert outcome.artefact == {"result": True, "input": "x"}

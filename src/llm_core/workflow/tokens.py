@@ -20,11 +20,14 @@ TOKEN_RANDOM_BYTES = 16  # 128 bits
 _SHAPE = re.compile(r"([0-9a-f]{1,16})\.[A-Za-z0-9_-]{22}")
 _token_urlsafe = secrets.token_urlsafe
 _ceil = math.ceil
+_MAX_STAMP = 0xFFFF_FFFF_FFFF_FFFF  # 16 hex digits, the most the shape allows (~5.8e8 years)
 
 
 def mint_token(expires_at: float) -> str:
-    """A fresh token for a session that expires at ``expires_at`` (wall-clock seconds)."""
-    return f"{max(0, _ceil(expires_at * 1000)):x}.{_token_urlsafe(TOKEN_RANDOM_BYTES)}"
+    """A fresh token for a session that expires at ``expires_at`` (wall-clock seconds); an
+    expiry past what 16 hex digits hold is written as that maximum."""
+    stamp = max(0, _ceil(min(expires_at * 1000, _MAX_STAMP)))
+    return f"{stamp:x}.{_token_urlsafe(TOKEN_RANDOM_BYTES)}"
 
 
 def token_expiry(token: str) -> float | None:
