@@ -164,3 +164,13 @@ def test_a_bad_session_ttl_is_a_usage_error_not_a_traceback(
         main(["--cache", url, "run", "hitl-gate", "x", f"--session-ttl={ttl}"])
     assert exit_info.value.code == 2
     assert "--session-ttl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ttl", ["1e12", "1e20"])
+def test_a_pause_expiring_past_year_9999_is_printed_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], url: str, ttl: str
+) -> None:
+    code, out, _ = cli(capsys, "--cache", url, "run", "hitl-gate", "x", "--session-ttl", ttl)
+    assert code == 0 and out.startswith("paused (human); resume before ")
+    token = out.split("token: ")[1].split()[0]
+    assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 0

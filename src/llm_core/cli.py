@@ -269,7 +269,10 @@ def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
         document.pop("trace", None)
         print(json.dumps(document, default=str), file=out)
     elif isinstance(outcome, Paused):
-        expires = datetime.fromtimestamp(outcome.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        try:
+            expires = datetime.fromtimestamp(outcome.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):  # past datetime's range (year 9999)
+            expires = f"{outcome.expires_at:.0f} s after the epoch"
         left = _duration(max(0.0, outcome.expires_at - time.time()))
         print(f"paused ({outcome.pause_kind}); resume before {expires} (in {left})", file=out)
         print(f"token: {outcome.token}", file=out)
