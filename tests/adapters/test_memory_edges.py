@@ -66,3 +66,27 @@ def test_a_clock_that_writes_to_its_own_cache_does_not_deadlock(
     }
     assert _finishes(calls[op]), f"{op} deadlocked on a clock that writes to the cache"
     assert cache.get("written-by-clock") == b"x"
+
+
+class FailingClock:
+    """A clock that raises while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.failing = False
+
+    def __call__(self) -> float:
+        if self.failing:
+            raise RuntimeError("clock unavailable")
+        return self.now
+
+
+def test_a_take_whose_clock_fails_keeps_the_entry(cache_class: CacheClass) -> None:
+    clock = FailingClock()
+    cache = cache_class(clock=clock)
+    cache.set("session", b"state")
+    clock.failing = True
+    with pytest.raises(RuntimeError, match="clock unavailable"):
+        cache.take("session")
+    clock.failing = False
+    assert cache.take("session") == b"state"

@@ -117,9 +117,10 @@ class _PyMemoryCore:
     def take(self, key: str) -> bytes | None:
         """Atomically remove and return the live value at ``key`` (``None`` if absent/expired)."""
         check_key(key)
+        now = self._clock()  # before the pop: a clock that raises must not lose the entry
         with self._lock:
             entry = self._data.pop(key, None)
-        if entry is None or entry[1] < self._clock():
+        if entry is None or entry[1] < now:
             return None
         return entry[0]
 
