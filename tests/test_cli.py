@@ -174,3 +174,15 @@ def test_a_pause_expiring_past_year_9999_is_printed_not_a_traceback(
     assert code == 0 and out.startswith("paused (human); resume before ")
     token = out.split("token: ")[1].split()[0]
     assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 0
+
+
+def test_a_default_state_folder_that_cannot_be_made_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.delenv("LLM_CORE_CACHE_URL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))
+    code, _, err = cli(capsys, "sessions", "list")
+    assert code == EXIT_CODES["cache_unavailable"]
+    assert str(blocker) in err and "--cache" in err

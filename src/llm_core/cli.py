@@ -303,7 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llm-core`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
-    url = getattr(args, "cache", None) or default_cache_url()
+    try:
+        url = getattr(args, "cache", None) or default_cache_url()
+    except OSError as exc:
+        message = f"cannot make the default session folder ({exc}); give --cache or ${CACHE_ENV}"
+        return _fail(message, EXIT_CODES["cache_unavailable"], as_json, "cache_unavailable")
     try:
         cache = cache_from_url(url)
     except CacheUnavailableError as exc:
