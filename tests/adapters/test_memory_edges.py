@@ -90,3 +90,17 @@ def test_a_take_whose_clock_fails_keeps_the_entry(cache_class: CacheClass) -> No
         cache.take("session")
     clock.failing = False
     assert cache.take("session") == b"state"
+
+
+def test_every_method_takes_its_arguments_by_the_protocols_names(cache_class: CacheClass) -> None:
+    """The Cache protocol names its parameters; callers may pass any of them by keyword."""
+    cache = cache_class(clock=FailingClock())
+    cache.set(key="a", value=b"1", ttl=5)
+    assert cache.get(key="a") == b"1"
+    assert cache.touch(key="a", ttl=None) is True
+    assert cache.touch("a", ttl=5) is True
+    assert cache.keys(prefix="a") == ["a"]
+    assert cache.take(key="a") == b"1"
+    cache.set("b", b"2")
+    cache.delete(key="b")
+    assert cache.keys() == []

@@ -544,6 +544,92 @@ Core_len(Core *self)
     return PyDict_GET_SIZE(self->data);
 }
 
+/* --- keyword call forms ------------------------------------------------------------------ */
+
+/* Positional and keyword arguments -> argv[0..n) by name (NULL = not given); the first
+ * `required` must be given.  Lets every method take the Cache protocol's parameter names. */
+static int
+unpack_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+            const char *const *names, int n, int required, PyObject **argv)
+{
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, n,
+                     nargs);
+        return -1;
+    }
+    for (int j = 0; j < n; j++)
+        argv[j] = j < nargs ? args[j] : NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        int slot = -1;
+        for (int j = 0; j < n; j++) {
+            if (PyUnicode_CompareWithASCIIString(name, names[j]) == 0)
+                slot = j;
+        }
+        if (slot < 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname,
+                         name);
+            return -1;
+        }
+        if (argv[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[slot]);
+            return -1;
+        }
+        argv[slot] = args[nargs + i];
+    }
+    for (int j = 0; j < required; j++) {
+        if (argv[j] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname,
+                         names[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *const key_names[2] = {"key", "ttl"};
+static const char *const prefix_names[1] = {"prefix"};
+
+#define KEY_METHOD(NAME, IMPL, FNAME)                                                          \
+    static PyObject *NAME(Core *self, PyObject *const *args, Py_ssize_t nargs,                 \
+                          PyObject *kwnames)                                                   \
+    {                                                                                          \
+        PyObject *argv[1];                                                                     \
+        if (kwnames == NULL && nargs == 1)                                                     \
+            return IMPL(self, args[0]);                                                        \
+        if (unpack_args(FNAME, args, nargs, kwnames, key_names, 1, 1, argv) < 0)               \
+            return NULL;                                                                       \
+        return IMPL(self, argv[0]);                                                            \
+    }
+
+KEY_METHOD(Core_get_kw, Core_get, "get")
+KEY_METHOD(Core_take_kw, Core_take, "take")
+KEY_METHOD(Core_delete_kw, Core_delete, "delete")
+
+static PyObject *
+Core_touch_kw(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *argv[2];
+    if (kwnames == NULL)
+        return Core_touch(self, args, nargs);
+    if (unpack_args("touch", args, nargs, kwnames, key_names, 2, 2, argv) < 0)
+        return NULL;
+    return Core_touch(self, argv, 2);
+}
+
+static PyObject *
+Core_keys_kw(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *argv[1];
+    if (kwnames == NULL)
+        return Core_keys(self, args, nargs);
+    if (unpack_args("keys", args, nargs, kwnames, prefix_names, 1, 0, argv) < 0)
+        return NULL;
+    return Core_keys(self, argv, argv[0] == NULL ? 0 : 1);
+}
+
 /* --- life cycle ----------------------------------------------------------------------- */
 
 static int
@@ -627,15 +713,18 @@ Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 static PyMethodDef Core_methods[] = {
-    {"get", (PyCFunction)Core_get, METH_O, "The live value at key, or None."},
+    {"get", (PyCFunction)(void (*)(void))Core_get_kw, METH_FASTCALL | METH_KEYWORDS,
+     "The live value at key, or None."},
     {"set", (PyCFunction)(void (*)(void))Core_set, METH_FASTCALL | METH_KEYWORDS,
      "Store value at key for ttl seconds (None = no expiry)."},
-    {"delete", (PyCFunction)Core_delete, METH_O, "Remove key if present."},
-    {"take", (PyCFunction)Core_take, METH_O, "Atomically remove and return the live value."},
-    {"touch", (PyCFunction)(void (*)(void))Core_touch, METH_FASTCALL,
+    {"delete", (PyCFunction)(void (*)(void))Core_delete_kw, METH_FASTCALL | METH_KEYWORDS,
+     "Remove key if present."},
+    {"take", (PyCFunction)(void (*)(void))Core_take_kw, METH_FASTCALL | METH_KEYWORDS,
+     "Atomically remove and return the live value."},
+    {"touch", (PyCFunction)(void (*)(void))Core_touch_kw, METH_FASTCALL | METH_KEYWORDS,
      "Restart a live entry's TTL from now; False if absent or expired."},
     {"sweep", (PyCFunction)Core_sweep, METH_NOARGS, "Drop every expired entry; return how many."},
-    {"keys", (PyCFunction)(void (*)(void))Core_keys, METH_FASTCALL,
+    {"keys", (PyCFunction)(void (*)(void))Core_keys_kw, METH_FASTCALL | METH_KEYWORDS,
      "Live keys starting with prefix, least recently used first."},
     {"clear", (PyCFunction)Core_clear, METH_NOARGS, "Remove every entry."},
     {NULL, NULL, 0, NULL},
