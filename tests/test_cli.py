@@ -186,3 +186,18 @@ def test_a_default_state_folder_that_cannot_be_made_is_a_clear_error(
     code, _, err = cli(capsys, "sessions", "list")
     assert code == EXIT_CODES["cache_unavailable"]
     assert str(blocker) in err and "--cache" in err
+
+
+def test_a_corrupt_stored_session_is_a_clear_error_in_sessions_list(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from llm_core.adapters.sqlite import SQLiteCache
+    from llm_core.workflow import SESSION_KEY_PREFIX
+
+    path = tmp_path / "sessions.db"
+    cache = SQLiteCache(str(path))
+    cache.set(SESSION_KEY_PREFIX + "junk", b"not json", 60)
+    cache.close()
+    code, _, err = cli(capsys, "--cache", f"sqlite:///{path}", "sessions", "list")
+    assert code == 1
+    assert err.startswith("llm-core: error: ") and "not valid UTF-8 JSON" in err

@@ -325,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE, as_json, "usage")
     except CacheUnavailableError as exc:
         return _fail(str(exc), EXIT_CODES["cache_unavailable"], as_json, "cache_unavailable")
+    except LlmCoreError as exc:  # e.g. a corrupt stored session met by `sessions list`
+        return _fail(str(exc), EXIT_FAILED, as_json, "error")
     finally:
         close = getattr(cache, "close", None)
         if callable(close):
