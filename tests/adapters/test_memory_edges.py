@@ -104,3 +104,23 @@ def test_every_method_takes_its_arguments_by_the_protocols_names(cache_class: Ca
     cache.set("b", b"2")
     cache.delete(key="b")
     assert cache.keys() == []
+
+
+class KeyWithFailingHash(str):
+    """A valid str key whose hashing fails with something other than 'unhashable'."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("hash failed")
+
+
+def test_get_does_not_swallow_an_error_raised_by_the_key(cache_class: CacheClass) -> None:
+    cache = cache_class()
+    with pytest.raises(RuntimeError, match="hash failed"):
+        cache.get(KeyWithFailingHash("k"))
+
+
+def test_get_of_an_unhashable_key_is_an_invalid_key(cache_class: CacheClass) -> None:
+    from llm_core.errors import InvalidKeyError
+
+    with pytest.raises(InvalidKeyError):
+        cache_class().get(["not", "a", "key"])  # type: ignore[arg-type]

@@ -276,8 +276,11 @@ Core_get(Core *self, PyObject *key)
     double now;
     PyObject *found = PyDict_GetItemWithError(self->data, key); /* borrowed */
     if (found == NULL) {
-        if (PyErr_Occurred())
-            PyErr_Clear(); /* unhashable: reported as an invalid key below */
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return NULL; /* raised by the key's own __hash__/__eq__: not ours to hide */
+            PyErr_Clear();   /* unhashable: reported as an invalid key below */
+        }
         if (!plain_valid_key(key) && call_validator("check_key", key, NULL) < 0)
             return NULL;
         Py_RETURN_NONE;
