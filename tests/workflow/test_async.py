@@ -9,6 +9,7 @@ from typing import Any
 from llm_core import Error, Ok, Paused, Plugin, StepContext, Workflow
 from llm_core.workflow import Runtime, TraceEvent
 from tests.clock import ManualClock
+from tests.workflow.support import SwitchableCache, cache_plugin
 
 
 def async_flow(loops: list[asyncio.AbstractEventLoop] | None = None) -> Workflow:
@@ -217,3 +218,46 @@ async def test_cancelling_an_aresume_mid_step_puts_the_session_back(clock: Manua
     block["on"] = False
     done = await runtime.aresume(first.token)
     assert isinstance(done, Ok) and done.artefact == {"done": True}
+
+
+class ThreadedTakeCache(SwitchableCache):
+    """``atake`` runs the take in a worker thread, as SQLiteCache's async face does; the
+    thread waits for ``release`` so a test can cancel the caller while it runs."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.started, self.release, self.finished = (threading.Event() for _ in range(3))
+
+    def _gated_take(self, key: str) -> bytes | None:
+        self.started.set()
+        self.release.wait(5)
+        try:
+            return self.inner.take(key)
+        finally:
+            self.finished.set()
+
+    async def atake(self, key: str) -> bytes | None:
+        return await asyncio.to_thread(self._gated_take, key)
+
+
+async def test_cancelling_an_aresume_while_its_take_runs_in_a_thread_keeps_the_token(
+    clock: ManualClock,
+) -> None:
+    cache = ThreadedTakeCache(clock)
+    runtime = async_flow().use(cache_plugin(cache)).build(clock=clock)
+    first = await runtime.arun("hello")
+    assert isinstance(first, Paused)
+    task = asyncio.create_task(runtime.aresume(first.token, "approve"))
+    await asyncio.to_thread(cache.started.wait, 5)
+    task.cancel()
+    cache.release.set()  # the take in the thread goes on and claims the session
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation must propagate")
+    assert await asyncio.to_thread(cache.finished.wait, 5)
+    done = await runtime.aresume(first.token, "approve")
+    assert isinstance(done, Ok), done
+    assert done.artefact == {"published": "HELLO", "verdict": "approve"}

@@ -25,7 +25,7 @@ from llm_core.errors import (
     WorkflowError,
 )
 from llm_core.workflow.calls import Call, Done, Fail, Pause, Result, copy_json, restore
-from llm_core.workflow.effects import CallStep, Effect, Flow, Plan, StoreOp
+from llm_core.workflow.effects import CallStep, Effect, Flow, Interrupted, Plan, StoreOp
 from llm_core.workflow.session import ResumeSnapshot
 from llm_core.workflow.steps import PauseRequest, StepContext
 from llm_core.workflow.tokens import describe_token_shape, mint_token, token_expiry
@@ -60,6 +60,11 @@ def resume_flow(plan: Plan, token: object, resume_input: Any) -> Flow:
         token_str, stamp = _parse_token(token)
         try:
             snapshot = yield StoreOp("take", (token_str,))
+        except Interrupted as stop:  # the take claimed it, but the call was cancelled meanwhile
+            if stop.value is not None:
+                fail = Fail(stop.cause, "interrupted", "session", "interrupted")
+                yield from restore(call, stop.value, fail)
+            raise stop.cause from None
         except CacheUnavailableError as exc:
             raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
         except InvalidSnapshotError as exc:

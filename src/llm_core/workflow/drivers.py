@@ -19,13 +19,16 @@ import threading
 from collections.abc import Awaitable
 from typing import Any
 
-from llm_core.workflow.effects import CallHook, CallStep, Flow, StoreOp
+from llm_core.adapters.memory import MemoryCache, PyMemoryCache
+from llm_core.workflow.effects import CallHook, CallStep, Flow, Interrupted, StoreOp
 from llm_core.workflow.outcomes import Outcome
 from llm_core.workflow.session import SessionStore
 from llm_core.workflow.steps import PauseRequest
 
 __all__ = ["drive_async", "drive_sync"]
 
+# caches whose async faces run their sync code inline: a take there cannot be cut in two
+_INLINE_CACHES = (MemoryCache, PyMemoryCache)
 _ASYNC_NAMES = {"take": "atake", "set": "aset", "delete": "adelete", "get": "aget"}
 
 
@@ -75,6 +78,7 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
 
 async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
     """Run ``flow`` to its outcome on the running loop, awaiting async steps, hooks and store."""
+    settle = type(getattr(store, "cache", None)) not in _INLINE_CACHES
     send = flow.send
     value: Any = None
     while True:
@@ -95,7 +99,10 @@ async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
                     ):
                         value = await value
                 elif type(effect) is StoreOp:
-                    value = await getattr(store, _ASYNC_NAMES[effect.method])(*effect.args)
+                    op = getattr(store, _ASYNC_NAMES[effect.method])(*effect.args)
+                    if settle and effect.method == "take":
+                        op = _settled_take(op)
+                    value = await op
                 else:
                     assert type(effect) is CallHook
                     value = effect.fn(effect.event)
@@ -108,6 +115,24 @@ async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
                 except StopIteration as stop:
                     thrown: Outcome = stop.value
                     return thrown
+
+
+async def _settled_take(op: Awaitable[Any]) -> Any:
+    """Await a ``take`` that cancelling the caller cannot stop (e.g. one running in a worker
+    thread): on cancellation, wait for it to finish and throw ``Interrupted`` with what it
+    claimed, so the flow can put the session back before the cancellation propagates."""
+    task = asyncio.ensure_future(op)
+    try:
+        return await asyncio.shield(task)
+    except BaseException as interruption:
+        while not task.done():
+            try:
+                await asyncio.wait((task,))
+            except asyncio.CancelledError:
+                continue
+        if task.cancelled() or task.exception() is not None:
+            raise  # the take itself failed (or was cancelled): nothing was claimed
+        raise Interrupted(interruption, task.result()) from None
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

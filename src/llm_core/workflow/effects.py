@@ -15,7 +15,7 @@ from llm_core.workflow.outcomes import Diagnostic, Outcome, TraceEvent
 from llm_core.workflow.plugins import Hook
 from llm_core.workflow.steps import Step, StepContext, StepFn
 
-__all__ = ["CallHook", "CallStep", "Effect", "Flow", "Plan", "StoreOp"]
+__all__ = ["CallHook", "CallStep", "Effect", "Flow", "Interrupted", "Plan", "StoreOp"]
 
 
 class CallStep:
@@ -43,6 +43,15 @@ class StoreOp:
 
     def __init__(self, method: str, args: tuple[Any, ...]) -> None:
         self.method, self.args = method, args
+
+
+class Interrupted(BaseException):
+    """Thrown into a flow at a ``take`` that completed although the call was cancelled or
+    interrupted meanwhile: ``value`` is what the take claimed, ``cause`` the interruption."""
+
+    def __init__(self, cause: BaseException, value: Any) -> None:
+        super().__init__(cause)
+        self.cause, self.value = cause, value
 
 
 Effect: TypeAlias = CallStep | CallHook | StoreOp
