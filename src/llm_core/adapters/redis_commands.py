@@ -40,6 +40,11 @@ Command = tuple[Any, ...]
 # --- commands and replies ------------------------------------------------------------------
 
 
+_FOREVER_MS = 2**53
+"""A TTL past this many milliseconds (~285,000 years, beyond what Redis's expiry can count)
+is sent as no expiry."""
+
+
 def ms(ttl: float) -> int:
     """Milliseconds for Redis, rounded up so the entry lives at least ``ttl`` seconds."""
     return max(1, math.ceil(ttl * 1000))
@@ -52,7 +57,7 @@ def cmd_get(prefix: str, key: str) -> Command:
 def cmd_set(prefix: str, key: str, value: bytes, ttl: float | None) -> Command:
     check_key(key)
     check_value(value)
-    if check_ttl(ttl) is None:
+    if check_ttl(ttl) is None or ttl * 1000 > _FOREVER_MS:  # type: ignore[operator]
         return ("SET", prefix + key, value)
     return ("SET", prefix + key, value, "PX", ms(ttl))  # type: ignore[arg-type]
 
@@ -67,7 +72,7 @@ def cmd_take(prefix: str, key: str) -> Command:
 
 def cmd_touch(prefix: str, key: str, ttl: float | None) -> Command:
     check_key(key)
-    if check_ttl(ttl) is None:
+    if check_ttl(ttl) is None or ttl * 1000 > _FOREVER_MS:  # type: ignore[operator]
         return ("GETEX", prefix + key, "PERSIST")
     return ("PEXPIRE", prefix + key, ms(ttl))  # type: ignore[arg-type]
 
