@@ -261,3 +261,49 @@ async def test_cancelling_an_aresume_while_its_take_runs_in_a_thread_keeps_the_t
     done = await runtime.aresume(first.token, "approve")
     assert isinstance(done, Ok), done
     assert done.artefact == {"published": "HELLO", "verdict": "approve"}
+
+
+async def test_cancelling_an_aresume_in_a_terminal_hook_puts_the_session_back(
+    clock: ManualClock,
+) -> None:
+    for event in ("run.paused", "run.ok", "run.end"):
+        started, block = asyncio.Event(), {"on": True}
+
+        async def hook(ev: TraceEvent) -> None:
+            if block["on"]:
+                started.set()
+                await asyncio.Event().wait()  # forever, until cancelled
+
+        def gate(ctx: StepContext, state: dict[str, Any]) -> Any:
+            if not ctx.resumed:
+                return ctx.pause()
+            return {"done": True}
+
+        def again(ctx: StepContext, state: dict[str, Any]) -> Any:
+            if event == "run.paused" and not ctx.resumed:
+                return ctx.pause(kind="second")
+            return state
+
+        cache = SwitchableCache(clock)
+        runtime = (
+            Workflow("hooked", [gate, again])
+            .use(cache_plugin(cache), Plugin(key="slow", hooks={event: hook}))
+            .build(clock=clock)
+        )
+        block["on"] = False
+        first = await runtime.arun({})
+        assert isinstance(first, Paused)
+        block["on"] = True
+        task = asyncio.create_task(runtime.aresume(first.token))
+        await started.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            raise AssertionError("the cancellation must propagate")
+        block["on"] = False
+        stored = cache.inner.keys("llm-core:session:")
+        assert stored == ["llm-core:session:" + first.token], event  # no orphan second pause
+        assert not isinstance(await runtime.aresume(first.token), Error), event

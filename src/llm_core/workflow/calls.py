@@ -155,7 +155,7 @@ class Call:
             else:
                 event = self.event("run.ok")
             if hooks:
-                yield from self.run_hooks(event)
+                yield from self._terminal_hooks(event, result, original)
                 if self.plan.strict and self.hook_failed is not None:
                     # strict: a failed hook fails the call; its diagnostic becomes the error's
                     failed = self.hook_failed
@@ -171,15 +171,15 @@ class Call:
                         yield from self._discard(result.token)
                     if original is not None:
                         yield from restore(self, original, fail)
-                    result = fail
+                    result, original = fail, None
         if isinstance(result, Fail):
             self.diagnostics.append(result.diagnostic())
             event = self.event("run.error", result.step, {"kind": result.kind})
             if hooks:
-                yield from self.run_hooks(event)
+                yield from self._terminal_hooks(event, result, original)
         event = self.event("run.end")
         if hooks:  # run.end hooks run once the outcome is settled: failures only warn
-            yield from self.run_hooks(event)
+            yield from self._terminal_hooks(event, result, original)
         trace, diagnostics = tuple(self.trace), tuple(self.diagnostics)
         if isinstance(result, Done):
             return Ok(result.artefact, trace, diagnostics)
@@ -188,6 +188,24 @@ class Call:
                 result.token, result.kind, result.expires_at, result.payload, trace, diagnostics
             )
         return Error(result.error, result.kind, trace, diagnostics)
+
+    def _terminal_hooks(
+        self, event: _Event, result: Result, original: ResumeSnapshot | None
+    ) -> Generator[Effect, Any, None]:
+        """Run ``event``'s hooks; if one is cancelled or interrupted before the outcome is
+        returned, discard the unreported pause and put the resumed session back, then let the
+        interruption propagate (as for an interrupted step)."""
+        try:
+            yield from self.run_hooks(event)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if isinstance(result, Pause):
+                yield from self._discard(result.token)
+            if original is not None:
+                interrupted = Fail(exc, "interrupted", "session", "interrupted")
+                yield from restore(self, original, interrupted)
+            raise
 
     def _discard(self, token: str) -> Generator[Effect, Any, None]:
         try:
