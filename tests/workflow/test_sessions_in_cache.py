@@ -201,3 +201,21 @@ def test_the_async_faces_use_the_cache_async_methods(clock: ManualClock, counter
     assert isinstance(first, Paused)
     runtime.resume(first.token, {"ok": True})
     assert cache.calls == ["set", "take"]
+
+
+def test_non_str_dict_keys_cannot_be_stored_rather_than_coming_back_changed(
+    clock: ManualClock, cache: MemoryCache
+) -> None:
+    # JSON would turn 1 into "1" (and {1: .., "1": ..} into one key): the resumed step would
+    # see another state than the one that paused
+    for payload in ({"scores": {1: 0.5}}, [{None: "x"}], {1: "a", "1": "b"}):
+        runtime = pausing_with(payload).use(cache_plugin(cache)).build(clock=clock)
+        outcome = runtime.run({})
+        assert isinstance(outcome, Error), payload
+        assert outcome.kind == "snapshot_not_serializable"
+        assert "payload" in outcome.message and "keys must be str" in outcome.message
+    runtime = pausing_with("ok", state_extra={2: "b"}).use(cache_plugin(cache)).build(clock=clock)
+    outcome = runtime.run({})
+    assert isinstance(outcome, Error) and outcome.kind == "snapshot_not_serializable"
+    assert outcome.message.startswith("cannot pause at step 'gate': state (keys must be str")
+    assert cache.keys() == []

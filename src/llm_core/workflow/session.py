@@ -78,6 +78,26 @@ def _session_ttl(ttl: float | None) -> float:
     return checked
 
 
+def _check_keys(value: Any) -> None:
+    """``TypeError`` for a dict key that is not a str: JSON would store it as another key."""
+    if isinstance(value, dict):
+        for key in value:
+            if type(key) is not str and not isinstance(key, str):
+                raise TypeError(f"keys must be str, got {type(key).__name__} key {key!r:.40}")
+        items: Any = value.values()
+    elif isinstance(value, _SEQUENCES):
+        items = value
+    else:
+        return
+    for item in items:
+        if isinstance(item, _CONTAINERS):
+            _check_keys(item)
+
+
+_SEQUENCES = (list, tuple)
+_CONTAINERS = (dict, list, tuple)
+
+
 @dataclass(frozen=True, slots=True)
 class ResumeSnapshot:
     """Everything needed to resume a paused run, in any process that runs the same recipe.
@@ -116,6 +136,8 @@ class ResumeSnapshot:
     def to_json(self) -> bytes:
         """UTF-8 JSON bytes; ``SnapshotSerializationError`` names what cannot be stored."""
         try:
+            _check_keys(self.state)
+            _check_keys(self.payload)
             return _encode(self.to_dict()).encode("utf-8")
         except (TypeError, ValueError, RecursionError) as exc:
             raise SnapshotSerializationError(self._what_failed(exc)) from exc
@@ -124,6 +146,7 @@ class ResumeSnapshot:
         parts = []
         for name, value in (("state", self.state), ("payload", self.payload)):
             try:
+                _check_keys(value)
                 _encode(value).encode("utf-8")
             except (TypeError, ValueError, RecursionError) as part_exc:
                 parts.append(f"{name} ({part_exc})")
