@@ -307,3 +307,56 @@ async def test_cancelling_an_aresume_in_a_terminal_hook_puts_the_session_back(
         stored = cache.inner.keys("llm-core:session:")
         assert stored == ["llm-core:session:" + first.token], event  # no orphan second pause
         assert not isinstance(await runtime.aresume(first.token), Error), event
+
+
+class ThreadedSetCache(SwitchableCache):
+    """Runs the next ``aset`` after ``armed`` is set in a worker thread that waits for
+    ``release``, as SQLiteCache's async face runs its writes in a thread."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.armed = False
+        self.started, self.release, self.finished = (threading.Event() for _ in range(3))
+
+    def _gated_set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self.started.set()
+        self.release.wait(5)
+        try:
+            self.inner.set(key, value, ttl)
+        finally:
+            self.finished.set()
+
+    async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        if not self.armed:
+            return await super().aset(key, value, ttl)
+        self.armed = False
+        await asyncio.to_thread(self._gated_set, key, value, ttl)
+
+
+async def test_cancelling_an_aresume_while_its_second_pause_is_stored_leaves_one_session(
+    clock: ManualClock,
+) -> None:
+    def gate(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return {"approved": True} if ctx.resumed else ctx.pause(kind="first")
+
+    def again(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return state if ctx.resumed else ctx.pause(kind="second")
+
+    cache = ThreadedSetCache(clock)
+    runtime = Workflow("twice", [gate, again]).use(cache_plugin(cache)).build(clock=clock)
+    first = await runtime.arun({})
+    assert isinstance(first, Paused)
+    cache.armed = True
+    task = asyncio.create_task(runtime.aresume(first.token))
+    await asyncio.to_thread(cache.started.wait, 5)
+    task.cancel()
+    cache.release.set()  # the second pause's snapshot gets stored in the thread
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation must propagate")
+    assert await asyncio.to_thread(cache.finished.wait, 5)
+    # one pending session: the first, put back; the unreported second pause is not left stored
+    assert cache.inner.keys("llm-core:session:") == ["llm-core:session:" + first.token]

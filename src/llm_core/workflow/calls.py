@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, TypeAlias
 
 from llm_core.errors import WorkflowError
-from llm_core.workflow.effects import CallHook, Effect, Plan, StoreOp
+from llm_core.workflow.effects import CallHook, Effect, Interrupted, Plan, StoreOp
 from llm_core.workflow.outcomes import Diagnostic, DiagnosticKind, Error, Ok, Outcome, Paused
 from llm_core.workflow.outcomes import TraceEvent as _Event
 from llm_core.workflow.session import ResumeSnapshot
@@ -208,8 +208,11 @@ class Call:
             raise
 
     def _discard(self, token: str) -> Generator[Effect, Any, None]:
+        """Delete a stored pause that will not be reported."""
         try:
             yield StoreOp("delete", (token,))
+        except Interrupted as stop:  # deleted; the cancellation goes on
+            raise stop.cause from None
         except Exception as exc:
             self.diagnostics.append(
                 Diagnostic(
@@ -235,6 +238,9 @@ def restore(call: Call, snapshot: ResumeSnapshot, fail: Fail) -> Generator[Effec
         return
     try:
         yield StoreOp("set", (snapshot.token, replace(snapshot, last_accessed_at=now), remaining))
+    except Interrupted as stop:  # put back; the cancellation goes on
+        fail.data["resumable"] = True
+        raise stop.cause from None
     except Exception as exc:
         fail.data["resumable"] = False
         call.diagnostics.append(

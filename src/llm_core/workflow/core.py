@@ -201,6 +201,9 @@ def _pause(
     )
     try:
         yield StoreOp("set", (token, snapshot, ttl))
+    except Interrupted as stop:  # stored, but the call was cancelled: it will not be reported
+        yield from call._discard(token)
+        raise stop.cause from None
     except SnapshotSerializationError as exc:
         raise Fail(
             exc, "snapshot_not_serializable", "session", "snapshot.not_serializable", step

@@ -79,6 +79,13 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
 async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
     """Run ``flow`` to its outcome on the running loop, awaiting async steps, hooks and store."""
     settle = type(getattr(store, "cache", None)) not in _INLINE_CACHES
+    try:
+        return await _drive(flow, store, settle)
+    except Interrupted as stop:  # cancelled again while undoing: the cancellation wins
+        raise stop.cause from None
+
+
+async def _drive(flow: Flow, store: SessionStore, settle: bool) -> Outcome:
     send = flow.send
     value: Any = None
     while True:
@@ -100,8 +107,8 @@ async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
                         value = await value
                 elif type(effect) is StoreOp:
                     op = getattr(store, _ASYNC_NAMES[effect.method])(*effect.args)
-                    if settle and effect.method == "take":
-                        op = _settled_take(op)
+                    if settle:
+                        op = _settled(op)
                     value = await op
                 else:
                     assert type(effect) is CallHook
@@ -117,10 +124,11 @@ async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
                     return thrown
 
 
-async def _settled_take(op: Awaitable[Any]) -> Any:
-    """Await a ``take`` that cancelling the caller cannot stop (e.g. one running in a worker
-    thread): on cancellation, wait for it to finish and throw ``Interrupted`` with what it
-    claimed, so the flow can put the session back before the cancellation propagates."""
+async def _settled(op: Awaitable[Any]) -> Any:
+    """Await a store operation that cancelling the caller cannot stop (e.g. one running in a
+    worker thread): on cancellation, wait for it to finish and throw ``Interrupted`` with its
+    result, so the flow can undo it (put a taken session back, delete an unreported pause)
+    before the cancellation propagates."""
     task = asyncio.ensure_future(op)
     try:
         return await asyncio.shield(task)
@@ -131,7 +139,7 @@ async def _settled_take(op: Awaitable[Any]) -> Any:
             except asyncio.CancelledError:
                 continue
         if task.cancelled() or task.exception() is not None:
-            raise  # the take itself failed (or was cancelled): nothing was claimed
+            raise  # the operation itself failed (or was cancelled): nothing to undo
         raise Interrupted(interruption, task.result()) from None
 
 
