@@ -201,3 +201,10 @@ def test_a_corrupt_stored_session_is_a_clear_error_in_sessions_list(
     code, _, err = cli(capsys, "--cache", f"sqlite:///{path}", "sessions", "list")
     assert code == 1
     assert err.startswith("llm-core: error: ") and "not valid UTF-8 JSON" in err
+
+
+def test_input_dash_without_a_stdin_is_a_usage_error() -> None:
+    script = 'exec "$0" -m llm_core --cache memory:// run hitl-gate - <&-'  # stdin closed
+    done = subprocess.run(["sh", "-c", script, sys.executable], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "stdin" in done.stderr

@@ -172,6 +172,8 @@ def _runtime(recipe: str, cache: Cache, session_ttl: float | None) -> Runtime:
 
 
 def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
+    if args.input == "-" and sys.stdin is None:
+        raise _UsageError("INPUT '-' reads stdin, but this process has none")
     text = sys.stdin.read() if args.input == "-" else args.input
     value: Any = text
     if args.input_json:
