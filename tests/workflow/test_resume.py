@@ -473,3 +473,21 @@ def test_a_pause_with_a_very_long_ttl_still_gives_a_resumable_token(
     outcome = runtime.resume(token, {"ok": True})
     assert isinstance(outcome, Ok), outcome
     assert outcome.artefact == {"result": True, "input": "x"}
+
+
+def test_a_run_input_that_cannot_be_copied_is_an_error_not_an_exception(
+    clock: ManualClock,
+) -> None:
+    def keep(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return state
+
+    runtime = Workflow("keep", [keep]).build(clock=clock)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for given in ({"lock": threading.Lock()}, threading.Lock(), {"deep": deep}):
+        outcome = runtime.run(given)
+        assert isinstance(outcome, Error), type(given)
+        assert outcome.kind == "invalid_input"
+        assert outcome.diagnostics[-1].code == "input.invalid"
+        assert "copied" in outcome.message

@@ -39,10 +39,18 @@ def run_flow(plan: Plan, value: Any) -> Flow:
     result: Result
     try:
         yield from call.start(None)
-        if isinstance(value, Mapping):
-            state = copy_json(dict(value))
-        else:
-            state = {"input": copy_json(value)}
+        try:
+            if isinstance(value, Mapping):
+                state = copy_json(dict(value))
+            else:
+                state = {"input": copy_json(value)}
+        except Exception as exc:
+            raise Fail(
+                InvalidInputError(f"the run input cannot be copied: {type(exc).__name__}: {exc}"),
+                "invalid_input",
+                "workflow",
+                "input.invalid",
+            ) from None
         result = yield from execute(call, state, 0, None, False)
     except Fail as fail:
         result = fail
