@@ -208,3 +208,13 @@ def test_input_dash_without_a_stdin_is_a_usage_error() -> None:
     done = subprocess.run(["sh", "-c", script, sys.executable], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "stdin" in done.stderr
+
+
+def test_a_pause_in_a_memory_cache_warns_that_its_token_dies_with_the_process(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    code, out, err = cli(capsys, "--cache", "memory://", "run", "hitl-gate", "x", "--json")
+    assert code == 0 and json.loads(out)["status"] == "paused"
+    assert "memory://" in err and "cannot be resumed" in err
+    code, _, err = cli(capsys, "--cache", url, "run", "hitl-gate", "x")
+    assert code == 0 and err == ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
-from llm_core.adapters.types import AdapterBundle, Cache
+from llm_core.adapters.types import AdapterBundle, Cache, capabilities_of
 from llm_core.adapters.url import cache_from_url
 from llm_core.errors import CacheUnavailableError, LlmCoreError
 from llm_core.workflow import (
@@ -322,6 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _sessions_list(cache, as_json, sys.stdout)
             return _sessions_sweep(cache, as_json, sys.stdout)
         outcome = _run(args, cache) if args.command == "run" else _resume(args, cache)
+        if isinstance(outcome, Paused) and not capabilities_of(cache).persistent:
+            print(
+                f"llm-core: warning: {url} keeps sessions in this process only: once it exits, "
+                "this token cannot be resumed; use sqlite:// or redis://",
+                file=sys.stderr,
+            )
         return _report(outcome, as_json, sys.stdout, sys.stderr)
     except _UsageError as exc:
         return _fail(str(exc), EXIT_USAGE, as_json, "usage")
