@@ -193,7 +193,13 @@ class _MemoryCacheFace:
     """What both MemoryCache classes add to their core: checked options, async faces, repr."""
 
     capabilities = CacheCapabilities(
-        ttl="exact", atomic_take=True, persistent=False, shared=False, listing=True, sweep=True
+        ttl="exact",
+        atomic_take=True,
+        persistent=False,
+        shared=False,
+        listing=True,
+        sweep=True,
+        async_inline=True,
     )
     max_entries: int | None
 

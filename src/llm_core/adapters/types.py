@@ -37,6 +37,8 @@ class CacheCapabilities:
     ``persistent``: entries survive the process.  ``shared``: several processes see the
     same entries.  ``listing``: the cache can list its live keys (``ListableCache``).
     ``sweep``: expired entries nobody reads again are dropped by the backend.
+    ``async_inline``: the async faces run the sync code without awaiting anything, so an async
+    call cannot be cancelled half-way (the runtime then skips guarding it against cancellation).
     """
 
     ttl: TTLSupport = "exact"
@@ -45,6 +47,7 @@ class CacheCapabilities:
     shared: bool = False
     listing: bool = False
     sweep: bool = True
+    async_inline: bool = False
 
 
 @runtime_checkable

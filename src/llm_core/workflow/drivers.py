@@ -19,7 +19,7 @@ import threading
 from collections.abc import Awaitable
 from typing import Any
 
-from llm_core.adapters.memory import MemoryCache, PyMemoryCache
+from llm_core.adapters.types import capabilities_of
 from llm_core.workflow.effects import CallHook, CallStep, Flow, Interrupted, StoreOp
 from llm_core.workflow.outcomes import Outcome
 from llm_core.workflow.session import SessionStore
@@ -27,8 +27,6 @@ from llm_core.workflow.steps import PauseRequest
 
 __all__ = ["drive_async", "drive_sync"]
 
-# caches whose async faces run their sync code inline: a take there cannot be cut in two
-_INLINE_CACHES = (MemoryCache, PyMemoryCache)
 _ASYNC_NAMES = {"take": "atake", "set": "aset", "delete": "adelete", "get": "aget"}
 
 
@@ -78,7 +76,9 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
 
 async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
     """Run ``flow`` to its outcome on the running loop, awaiting async steps, hooks and store."""
-    settle = type(getattr(store, "cache", None)) not in _INLINE_CACHES
+    # A cache whose async faces run inline (MemoryCache) cannot be cut in two by a cancellation;
+    # any other (a worker thread, a server) is awaited through ``_settled``.
+    settle = not capabilities_of(getattr(store, "cache", None)).async_inline
     try:
         return await _drive(flow, store, settle)
     except Interrupted as stop:  # cancelled again while undoing: the cancellation wins
