@@ -16,3 +16,11 @@ def test_a_valid_ttl_beyond_what_redis_can_count_lives_on(
     assert redis_cache.get("far") == b"v"
     assert redis_cache.touch("far", ttl) is True
     assert redis_cache.get("far") == b"v"
+
+
+async def test_a_prefix_no_key_can_start_with_lists_nothing(redis_cache: RedisCache) -> None:
+    """A lone surrogate cannot be in any stored key: no keys, as SQLiteCache answers."""
+    redis_cache.set("ok", b"v")
+    assert redis_cache.keys("ok\ud800") == []
+    assert await redis_cache.akeys("\ud800") == []
+    assert redis_cache.keys("o") == ["ok"]

@@ -185,6 +185,8 @@ class RedisCache:
     def keys(self, prefix: str = "") -> list[str]:
         """Live keys starting with ``prefix`` (``SCAN``, so the server is never blocked)."""
         pattern = scan_pattern(self._prefix, prefix)
+        if pattern is None:
+            return []
         found: set[str] = set()
         cursor = -1
         try:
@@ -300,6 +302,8 @@ class RedisCache:
     async def akeys(self, prefix: str = "") -> list[str]:
         """Async face of :meth:`keys`."""
         pattern = scan_pattern(self._prefix, prefix)
+        if pattern is None:
+            return []
         found: set[str] = set()
         cursor = -1
         try:

@@ -107,9 +107,15 @@ def reply_scan(reply: Any, strip: int, into: set[str]) -> int:
     return int(cursor)
 
 
-def scan_pattern(namespace: str, prefix: str) -> str:
+def scan_pattern(namespace: str, prefix: str) -> str | None:
+    """The SCAN MATCH pattern for ``prefix``; ``None`` when no key can start with it (a prefix
+    that is not valid UTF-8, e.g. a lone surrogate, as SQLiteCache answers: no keys)."""
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be str, got {type(prefix).__name__}")
+    try:
+        prefix.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
     return glob_escape(namespace + prefix) + "*"
 
 
