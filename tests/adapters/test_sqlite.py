@@ -343,3 +343,22 @@ async def test_concurrent_async_takes_hand_out_the_value_once(cache: SQLiteCache
     results = await asyncio.gather(*(cache.atake("k") for _ in range(10)))
     assert results.count(b"prize") == 1
     assert results.count(None) == 9
+
+
+def test_take_with_a_failing_clock_keeps_the_entry(tmp_path: Path) -> None:
+    """The clock is read before the DELETE, so a clock that raises cannot lose the entry."""
+    broken = False
+
+    def clock() -> float:
+        if broken:
+            raise RuntimeError("clock unavailable")
+        return 1_000.0
+
+    cache = SQLiteCache(tmp_path / "c.db", clock=clock)
+    cache.set("k", b"v", ttl=60)
+    broken = True
+    with pytest.raises(RuntimeError, match="clock unavailable"):
+        cache.take("k")
+    broken = False
+    assert cache.take("k") == b"v"
+    cache.close()

@@ -271,11 +271,12 @@ class SQLiteCache:
     def take(self, key: str) -> bytes | None:
         """Atomically remove and return the live value at ``key`` (``None`` if absent/expired)."""
         check_key(key)
+        now = self._clock()  # before the DELETE: a clock that raises must not lose the entry
         try:
             row = self._take_impl(self._conn(), key)
         except sqlite3.Error as exc:
             raise self._error("take", exc) from exc
-        if row is None or (row[1] is not None and row[1] < self._clock()):
+        if row is None or (row[1] is not None and row[1] < now):
             return None
         return row[0]
 
