@@ -258,3 +258,8 @@ def test_explain_is_json_and_names_the_parts() -> None:
     assert explained["adapters"]["cache"]["type"] == "MemoryCache"
     assert explained["adapters"]["cache"]["capabilities"]["atomic_take"] is True
     assert "w" in repr(runtime) and "a → gate" in repr(runtime)
+
+
+def test_requires_given_as_a_bare_str_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"requires takes a sequence .*\('model',\)"):
+        Plugin(key="p", requires="model")  # type: ignore[arg-type]

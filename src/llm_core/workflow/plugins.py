@@ -62,6 +62,11 @@ class Plugin:
             )
         object.__setattr__(self, "steps", tuple(as_step(s) for s in self.steps))
         object.__setattr__(self, "hooks", _normalise_hooks(self.key, self.hooks))
+        if isinstance(self.requires, str):
+            raise ConfigurationError(
+                f"plugin {self.key!r}: requires takes a sequence of adapter names, e.g. "
+                f"({self.requires!r},), not a str"
+            )
         unknown = [name for name in self.requires if name not in ADAPTER_FIELDS]
         if unknown:
             raise ConfigurationError(
