@@ -218,3 +218,22 @@ def test_a_pause_in_a_memory_cache_warns_that_its_token_dies_with_the_process(
     assert "memory://" in err and "cannot be resumed" in err
     code, _, err = cli(capsys, "--cache", url, "run", "hitl-gate", "x")
     assert code == 0 and err == ""
+
+
+def test_a_reader_that_goes_away_is_no_traceback(url: str) -> None:
+    """`llm-core sessions list | head -1`: the closed pipe ends the command quietly."""
+    from llm_core import SQLiteCache, recipes
+
+    runtime = recipes.hitl_gate(cache=SQLiteCache(url.removeprefix("sqlite:///")))
+    for i in range(1_500):  # more than a pipe's buffer of output lines
+        runtime.run(f"draft {i}")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "llm_core", "--cache", url, "sessions", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader goes away before the listing is written
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 1
+    assert "Traceback" not in err

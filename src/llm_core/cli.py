@@ -303,6 +303,18 @@ def _fail(message: str, code: int, as_json: bool, kind: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llm-core`` console script; returns the exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`llm-core sessions list | head -1`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:
