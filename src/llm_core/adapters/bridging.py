@@ -185,8 +185,9 @@ class EnvelopeCache:
     def _live(self, entry: Entry) -> bool:
         return entry.expires_at is None or entry.expires_at >= self._clock()
 
-    def _get(self, key: str) -> Plan[bytes | None]:
-        check_key(key)
+    def _read_live(self, key: str) -> Plan[Entry | None]:
+        """The entry at ``key`` if it is live; an expired one is removed (when the bridge
+        removes expired entries on read) and reads as absent."""
         entry = yield from self._read(key)
         if entry is None:
             return None
@@ -194,7 +195,12 @@ class EnvelopeCache:
             if self._remove_expired_on_read:
                 yield from self._remove(key)
             return None
-        return entry.value
+        return entry
+
+    def _get(self, key: str) -> Plan[bytes | None]:
+        check_key(key)
+        entry = yield from self._read_live(key)
+        return None if entry is None else entry.value
 
     def _set(self, key: str, value: bytes, ttl: float | None) -> Plan[None]:
         check_key(key)
@@ -208,12 +214,8 @@ class EnvelopeCache:
 
     def _take(self, key: str) -> Plan[bytes | None]:
         check_key(key)
-        entry = yield from self._read(key)
+        entry = yield from self._read_live(key)
         if entry is None:
-            return None
-        if not self._live(entry):
-            if self._remove_expired_on_read:
-                yield from self._remove(key)
             return None
         yield from self._remove(key)
         return entry.value
@@ -221,12 +223,8 @@ class EnvelopeCache:
     def _touch(self, key: str, ttl: float | None) -> Plan[bool]:
         check_key(key)
         ttl = check_ttl(ttl)
-        entry = yield from self._read(key)
+        entry = yield from self._read_live(key)
         if entry is None:
-            return False
-        if not self._live(entry):
-            if self._remove_expired_on_read:
-                yield from self._remove(key)
             return False
         yield from self._write(key, Entry(entry.value, deadline(self._clock(), ttl)), ttl)
         return True
