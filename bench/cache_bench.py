@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bench.harness import Row, per_op, print_table
 from llm_core import MemoryCache
-from llm_core.adapters.memory import ACCELERATED, PyMemoryCache
+from llm_core.cache._memory import ACCELERATED, PyMemoryCache
 
 ENTRIES = 10_000
 OPS = 200_000

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llm_core.adapters.redis import RedisCache
+from llm_core.cache import RedisCache
 from tests.redis_support import REDIS_URL, PrivateRedis, delete_prefix, require_redis, unique_prefix
 
 

@@ -191,8 +191,8 @@ def test_a_default_state_folder_that_cannot_be_made_is_a_clear_error(
 def test_a_corrupt_stored_session_is_a_clear_error_in_sessions_list(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from llm_core.adapters.sqlite import SQLiteCache
-    from llm_core.workflow import SESSION_KEY_PREFIX
+    from llm_core.cache._sqlite import SQLiteCache
+    from llm_core.sessions import SESSION_KEY_PREFIX
 
     path = tmp_path / "sessions.db"
     cache = SQLiteCache(str(path))

@@ -3,7 +3,7 @@
 from langchain_core.caches import InMemoryCache
 
 from llm_core import Ok, Paused, recipes
-from llm_core.adapters.langchain import from_langchain_cache
+from llm_core.bridges.langchain import from_langchain_cache
 
 cache = from_langchain_cache(InMemoryCache())
 print(cache.capabilities)  # ttl='emulated', atomic_take=False, ...

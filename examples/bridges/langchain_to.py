@@ -8,7 +8,7 @@ from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from llm_core import SQLiteCache
-from llm_core.adapters.langchain import to_langchain_cache
+from llm_core.bridges.langchain import to_langchain_cache
 
 with tempfile.TemporaryDirectory() as tmp, SQLiteCache(Path(tmp) / "llm.db") as cache:
     # process-wide, for every model that does not say otherwise

@@ -3,7 +3,7 @@
 from langgraph.cache.memory import InMemoryCache
 
 from llm_core import Ok, Paused, recipes
-from llm_core.adapters.langgraph import from_langgraph_cache
+from llm_core.bridges.langgraph import from_langgraph_cache
 
 cache = from_langgraph_cache(InMemoryCache(), namespace=("my-app", "sessions"))
 print(cache.capabilities)  # ttl='exact', atomic_take=False, ...

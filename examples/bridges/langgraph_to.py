@@ -8,7 +8,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import CachePolicy
 
 from llm_core import SQLiteCache
-from llm_core.adapters.langgraph import to_langgraph_cache
+from llm_core.bridges.langgraph import to_langgraph_cache
 
 runs = 0
 

@@ -3,7 +3,7 @@
 from llama_index.core.storage.kvstore import SimpleKVStore
 
 from llm_core import Ok, Paused, recipes
-from llm_core.adapters.llamaindex import from_llamaindex_kvstore
+from llm_core.bridges.llamaindex import from_llamaindex_kvstore
 
 kv = SimpleKVStore()
 cache = from_llamaindex_kvstore(kv, collection="llm_core_cache")

@@ -7,7 +7,7 @@ from llama_index.core.schema import Document
 from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
 
 from llm_core import SQLiteCache
-from llm_core.adapters.llamaindex import to_llamaindex_kvstore
+from llm_core.bridges.llamaindex import to_llamaindex_kvstore
 
 with tempfile.TemporaryDirectory() as tmp, SQLiteCache(Path(tmp) / "docs.db") as cache:
     # with Redis: cache = RedisCache.from_url("redis://127.0.0.1:6379/0", prefix="docs:")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from llm_core import errors, recipes
-from llm_core.adapters import (
-    AdapterBundle,
+from llm_core.cache import (
+    AtomicCache,
     Cache,
     CacheCapabilities,
     MemoryCache,
@@ -13,24 +13,24 @@ from llm_core.adapters import (
     cache_from_url,
 )
 from llm_core.workflow import (
+    AdapterBundle,
     Error,
     Ok,
     Outcome,
     Paused,
     Plugin,
-    ResumeSnapshot,
     Runtime,
-    SessionStore,
     Step,
     StepContext,
     Workflow,
-    session_store_from_cache,
 )
+from llm_core.sessions import ResumeSnapshot, SessionStore, session_store_from_cache
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterBundle",
+    "AtomicCache",
     "Error",
     "Ok",
     "Outcome",

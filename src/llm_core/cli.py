@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
-from llm_core.adapters.types import AdapterBundle, Cache, capabilities_of
-from llm_core.adapters.url import cache_from_url
+from llm_core.cache import Cache, cache_from_url, capabilities_of
 from llm_core.errors import CacheUnavailableError, LlmCoreError
 from llm_core.workflow import (
+    AdapterBundle,
     Error,
     Ok,
     Outcome,
@@ -32,9 +32,8 @@ from llm_core.workflow import (
     Runtime,
     Workflow,
     recipe_names,
-    session_store_from_cache,
 )
-from llm_core.workflow.session import ListableCacheSessionStore
+from llm_core.sessions import ListableCacheSessionStore, session_store_from_cache
 
 __all__ = ["EXIT_CODES", "default_cache_url", "main"]
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm_core import MemoryCache
-from llm_core.adapters.bridging import (
-    Call,
+from llm_core.bridges._envelope import (
+    BackendCall,
     Entry,
-    Plan,
+    CallScript,
     arun,
     check_prefix,
     compose_key,
@@ -24,7 +24,7 @@ from llm_core.adapters.bridging import (
     scope_prefix,
     unpack_entry,
 )
-from llm_core.adapters.validation import is_valid_key
+from llm_core.cache._validation import is_valid_key
 from llm_core.errors import (
     CacheFormatError,
     CacheUnavailableError,
@@ -88,11 +88,11 @@ def test_anything_else_is_a_format_error_naming_where(data: object) -> None:
 # --- drivers -----------------------------------------------------------------------
 
 
-def _plan(log: list[Any]) -> Plan[str]:
-    first = yield Call("get", ("a",))
+def _plan(log: list[Any]) -> CallScript[str]:
+    first = yield BackendCall("get", ("a",))
     log.append(first)
-    yield Call("set", ("b", b"2"), {"ttl": 5})
-    second = yield Call("get", ("b",))
+    yield BackendCall("set", ("b", b"2"), {"ttl": 5})
+    second = yield BackendCall("get", ("b",))
     return f"{first!r}/{second!r}"
 
 
@@ -111,7 +111,7 @@ async def test_async_driver_uses_the_a_methods() -> None:
     assert await arun(cache, _plan(log)) == "b'1'/b'2'"
 
 
-def _nothing() -> Plan[int]:
+def _nothing() -> CallScript[int]:
     return 7
     yield  # pragma: no cover - makes this a generator
 
@@ -132,8 +132,8 @@ class _Unreachable:
 
 
 async def test_os_errors_become_cache_unavailable() -> None:
-    def plan() -> Plan[None]:
-        yield Call("get", ("k",))
+    def plan() -> CallScript[None]:
+        yield BackendCall("get", ("k",))
 
     with pytest.raises(CacheUnavailableError, match=r"_Unreachable\.get failed"):
         run(_Unreachable(), plan())

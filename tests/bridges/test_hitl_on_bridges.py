@@ -12,10 +12,10 @@ from langgraph.cache.sqlite import SqliteCache as LangGraphSqliteCache
 from llama_index.core.storage.kvstore import SimpleKVStore
 
 from llm_core import Error, Ok, Paused, recipes
-from llm_core.adapters.langchain import from_langchain_cache
-from llm_core.adapters.langgraph import from_langgraph_cache
-from llm_core.adapters.llamaindex import from_llamaindex_kvstore
-from llm_core.adapters.types import Cache
+from llm_core.bridges.langchain import from_langchain_cache
+from llm_core.bridges.langgraph import from_langgraph_cache
+from llm_core.bridges.llamaindex import from_llamaindex_kvstore
+from llm_core.cache import Cache
 from tests.clock import ManualClock
 
 BridgeFactory = Callable[[Path, ManualClock], Cache]

@@ -20,8 +20,8 @@ from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.prompts import PromptTemplate
 
 from llm_core import MemoryCache, SQLiteCache
-from llm_core.adapters.langchain import from_langchain_cache, to_langchain_cache
-from llm_core.adapters.llamaindex import from_llamaindex_kvstore
+from llm_core.bridges.langchain import from_langchain_cache, to_langchain_cache
+from llm_core.bridges.llamaindex import from_llamaindex_kvstore
 from llm_core.errors import CacheFormatError, CapabilityError, InvalidTTLError
 from tests.bridges.support import run_python
 from tests.clock import ManualClock
@@ -124,7 +124,7 @@ def test_a_second_process_reads_the_cached_generation(tmp_path: Path) -> None:
         import sys
         from langchain_core.language_models.fake import FakeListLLM
         from llm_core import SQLiteCache
-        from llm_core.adapters.langchain import to_langchain_cache
+        from llm_core.bridges.langchain import to_langchain_cache
 
         with SQLiteCache(sys.argv[1]) as cache:
             llm = FakeListLLM(responses=["A", "B"], cache=to_langchain_cache(cache))

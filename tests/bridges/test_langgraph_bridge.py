@@ -12,8 +12,8 @@ from langgraph.cache.sqlite import SqliteCache
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from llm_core import MemoryCache, SQLiteCache
-from llm_core.adapters.langchain import from_langchain_cache
-from llm_core.adapters.langgraph import from_langgraph_cache, to_langgraph_cache
+from llm_core.bridges.langchain import from_langchain_cache
+from llm_core.bridges.langgraph import from_langgraph_cache, to_langgraph_cache
 from llm_core.errors import CacheFormatError, CapabilityError, ConfigurationError
 from tests.bridges import graphs
 from tests.bridges.support import run_python
@@ -78,7 +78,7 @@ def test_second_process_sees_the_first_ones_entry(tmp_path: Path) -> None:
         """
         import sys
         from llm_core import SQLiteCache
-        from llm_core.adapters.langgraph import to_langgraph_cache
+        from llm_core.bridges.langgraph import to_langgraph_cache
         from tests.bridges import graphs
 
         with SQLiteCache(sys.argv[1]) as cache:
@@ -230,7 +230,7 @@ def test_from_langgraph_sqlite_is_persistent_and_shared(tmp_path: Path) -> None:
         """
         import sys
         from langgraph.cache.sqlite import SqliteCache
-        from llm_core.adapters.langgraph import from_langgraph_cache
+        from llm_core.bridges.langgraph import from_langgraph_cache
 
         print(from_langgraph_cache(SqliteCache(path=sys.argv[1])).get("session:1"))
         """,

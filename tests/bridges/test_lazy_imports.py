@@ -13,7 +13,7 @@ def test_import_llm_core_imports_no_framework() -> None:
     out = run_python(
         """
         import sys
-        import llm_core, llm_core.adapters
+        import llm_core, llm_core.bridges
         from llm_core import recipes
         print(sorted(m for m in sys.modules if m.split(".")[0] in {frameworks!r}))
         """.replace("{frameworks!r}", repr(set(FRAMEWORKS)))
@@ -24,9 +24,9 @@ def test_import_llm_core_imports_no_framework() -> None:
 @pytest.mark.parametrize(
     ("module", "framework", "extra"),
     [
-        ("llm_core.adapters.langgraph", "langgraph", "langgraph"),
-        ("llm_core.adapters.langchain", "langchain_core", "langchain"),
-        ("llm_core.adapters.llamaindex", "llama_index", "llamaindex"),
+        ("llm_core.bridges.langgraph", "langgraph", "langgraph"),
+        ("llm_core.bridges.langchain", "langchain_core", "langchain"),
+        ("llm_core.bridges.llamaindex", "llama_index", "llamaindex"),
     ],
 )
 def test_bridge_without_its_framework_says_which_extra(
@@ -51,8 +51,8 @@ def test_bridge_without_its_framework_says_which_extra(
 
 
 def test_bridge_functions_load_lazily_from_the_adapters_package() -> None:
-    import llm_core.adapters as adapters
-    from llm_core.adapters import langchain, langgraph, llamaindex
+    import llm_core.bridges as adapters
+    from llm_core.bridges import langchain, langgraph, llamaindex
 
     assert adapters.to_langgraph_cache is langgraph.to_langgraph_cache
     assert adapters.from_langchain_cache is langchain.from_langchain_cache

@@ -15,8 +15,8 @@ from llama_index.core.storage.index_store.keyval_index_store import KVIndexStore
 from llama_index.core.storage.kvstore import SimpleKVStore
 
 from llm_core import MemoryCache, SQLiteCache
-from llm_core.adapters.langchain import from_langchain_cache
-from llm_core.adapters.llamaindex import from_llamaindex_kvstore, to_llamaindex_kvstore
+from llm_core.bridges.langchain import from_langchain_cache
+from llm_core.bridges.llamaindex import from_llamaindex_kvstore, to_llamaindex_kvstore
 from llm_core.errors import CacheFormatError, CapabilityError, ConfigurationError
 from tests.bridges.support import run_python
 from tests.clock import ManualClock
@@ -97,7 +97,7 @@ def test_a_second_process_reads_the_documents(tmp_path: Path) -> None:
         import sys
         from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
         from llm_core import SQLiteCache
-        from llm_core.adapters.llamaindex import to_llamaindex_kvstore
+        from llm_core.bridges.llamaindex import to_llamaindex_kvstore
 
         with SQLiteCache(sys.argv[1]) as cache:
             docstore = KVDocumentStore(to_llamaindex_kvstore(cache))

@@ -14,9 +14,9 @@ from llama_index.core.schema import Document
 from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
 
 from llm_core import Ok, Paused, RedisCache, recipes
-from llm_core.adapters.langchain import to_langchain_cache
-from llm_core.adapters.langgraph import from_langgraph_cache, to_langgraph_cache
-from llm_core.adapters.llamaindex import to_llamaindex_kvstore
+from llm_core.bridges.langchain import to_langchain_cache
+from llm_core.bridges.langgraph import from_langgraph_cache, to_langgraph_cache
+from llm_core.bridges.llamaindex import to_llamaindex_kvstore
 from tests.bridges import graphs
 from tests.bridges.support import run_python
 
@@ -79,7 +79,7 @@ def test_second_process_reads_the_documents_from_redis(
         import sys
         from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
         from llm_core import RedisCache
-        from llm_core.adapters.llamaindex import to_llamaindex_kvstore
+        from llm_core.bridges.llamaindex import to_llamaindex_kvstore
 
         cache = RedisCache.from_url(sys.argv[1], prefix=sys.argv[2])
         docstore = KVDocumentStore(to_llamaindex_kvstore(cache))
@@ -107,7 +107,7 @@ def test_graph_on_redis_skips_the_cached_node_across_processes_and_expires(
         """
         import sys
         from llm_core import RedisCache
-        from llm_core.adapters.langgraph import to_langgraph_cache
+        from llm_core.bridges.langgraph import to_langgraph_cache
         from tests.bridges import graphs
 
         cache = RedisCache.from_url(sys.argv[1], prefix=sys.argv[2])
@@ -173,7 +173,7 @@ def test_hitl_session_paused_in_one_process_resumes_in_another(
         import redis
         from langgraph.cache.redis import RedisCache as LangGraphRedisCache
         from llm_core import recipes
-        from llm_core.adapters.langgraph import from_langgraph_cache
+        from llm_core.bridges.langgraph import from_langgraph_cache
 
         client = redis.Redis.from_url(sys.argv[1])
         cache = from_langgraph_cache(LangGraphRedisCache(client, prefix=sys.argv[2]))

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_core.adapters.memory import MemoryCache, PyMemoryCache
-from llm_core.adapters.sqlite import SQLiteCache
-from llm_core.adapters.types import Cache
+from llm_core.cache import Cache, MemoryCache, SQLiteCache
 from tests.clock import ManualClock
 
 
@@ -36,12 +34,6 @@ def memory_backend(tmp_path: Path) -> Backend:
     return Backend("memory", MemoryCache(clock=clock), clock.advance)
 
 
-def memory_pure_backend(tmp_path: Path) -> Backend:
-    """MemoryCache's pure-Python core (the fallback when the C core is not built)."""
-    clock = ManualClock()
-    return Backend("memory-pure", PyMemoryCache(clock=clock), clock.advance)
-
-
 def sqlite_backend(tmp_path: Path) -> Backend:
     clock = ManualClock()
     cache = SQLiteCache(tmp_path / "conformance.db", clock=clock)
@@ -50,7 +42,7 @@ def sqlite_backend(tmp_path: Path) -> Backend:
 
 def redis_backend(tmp_path: Path) -> Backend:
     """The real server's clock: short TTL, real waits (about 7 s for the whole suite)."""
-    from llm_core.adapters.redis import RedisCache
+    from llm_core.cache.redis._cache import RedisCache
     from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 
     url = require_redis(REDIS_URL)
@@ -73,7 +65,7 @@ def redis_backend(tmp_path: Path) -> Backend:
 def langgraph_inmemory_backend(tmp_path: Path) -> Backend:
     from langgraph.cache.memory import InMemoryCache
 
-    from llm_core.adapters.langgraph import from_langgraph_cache
+    from llm_core.bridges.langgraph import from_langgraph_cache
 
     clock = ManualClock()
     cache = from_langgraph_cache(InMemoryCache(), clock=clock)
@@ -83,7 +75,7 @@ def langgraph_inmemory_backend(tmp_path: Path) -> Backend:
 def langgraph_sqlite_backend(tmp_path: Path) -> Backend:
     from langgraph.cache.sqlite import SqliteCache
 
-    from llm_core.adapters.langgraph import from_langgraph_cache
+    from llm_core.bridges.langgraph import from_langgraph_cache
 
     clock = ManualClock()
     cache = from_langgraph_cache(SqliteCache(path=str(tmp_path / "lg.db")), clock=clock)
@@ -95,7 +87,7 @@ def langgraph_redis_backend(tmp_path: Path) -> Backend:
     import redis
     from langgraph.cache.redis import RedisCache as LangGraphRedisCache
 
-    from llm_core.adapters.langgraph import from_langgraph_cache
+    from llm_core.bridges.langgraph import from_langgraph_cache
     from tests.redis_support import REDIS_URL, delete_prefix, require_redis, unique_prefix
 
     url = require_redis(REDIS_URL)
@@ -114,7 +106,7 @@ def langgraph_redis_backend(tmp_path: Path) -> Backend:
 def langchain_inmemory_backend(tmp_path: Path) -> Backend:
     from langchain_core.caches import InMemoryCache
 
-    from llm_core.adapters.langchain import from_langchain_cache
+    from llm_core.bridges.langchain import from_langchain_cache
 
     clock = ManualClock()
     cache = from_langchain_cache(InMemoryCache(), clock=clock)
@@ -124,7 +116,7 @@ def langchain_inmemory_backend(tmp_path: Path) -> Backend:
 def llamaindex_simplekv_backend(tmp_path: Path) -> Backend:
     from llama_index.core.storage.kvstore import SimpleKVStore
 
-    from llm_core.adapters.llamaindex import from_llamaindex_kvstore
+    from llm_core.bridges.llamaindex import from_llamaindex_kvstore
 
     clock = ManualClock()
     cache = from_llamaindex_kvstore(SimpleKVStore(), clock=clock)
@@ -138,7 +130,6 @@ def real_time_advance(seconds: float) -> None:
 
 FACTORIES: dict[str, BackendFactory] = {
     "memory": memory_backend,
-    "memory-pure": memory_pure_backend,
     "sqlite": sqlite_backend,
     "redis": redis_backend,
     "langgraph-inmemory": langgraph_inmemory_backend,

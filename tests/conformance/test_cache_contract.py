@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llm_core.adapters.types import Cache, CacheCapabilities, ListableCache, capabilities_of
+from llm_core.cache import Cache, CacheCapabilities, ListableCache, capabilities_of
 from llm_core.errors import InvalidKeyError, InvalidTTLError
 from tests.conformance.backends import Backend
 

@@ -9,7 +9,7 @@ import pytest
 
 from llm_core import AdapterBundle, Error, MemoryCache, Ok, Paused, Plugin, Workflow, recipes
 from llm_core.errors import InvalidInputError, InvalidResumeInputError
-from llm_core.workflow import SESSION_KEY_PREFIX
+from llm_core.sessions import SESSION_KEY_PREFIX
 from tests.clock import ManualClock
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_core import MemoryCache
-from llm_core.adapters import AdapterBundle
+from llm_core.workflow import AdapterBundle
 from llm_core.errors import CacheUnavailableError
 from llm_core.workflow import Plugin, Runtime, StepContext, Workflow
 from tests.clock import ManualClock

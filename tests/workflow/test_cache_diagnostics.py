@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.caches import InMemoryCache
 
 from llm_core import Error, MemoryCache, Paused, recipes
-from llm_core.adapters.langchain import from_langchain_cache
+from llm_core.bridges.langchain import from_langchain_cache
 
 
 def test_non_atomic_take_is_a_warning_on_every_outcome() -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from llm_core import AdapterBundle, Error, MemoryCache, Ok, Paused, Plugin, Step, Workflow
 from llm_core.errors import ConfigurationError, WorkflowError
-from llm_core.workflow import SESSION_KEY_PREFIX, StepContext, TraceEvent
+from llm_core.sessions import SESSION_KEY_PREFIX
+from llm_core.workflow import StepContext, TraceEvent
 from tests.clock import ManualClock
 from tests.workflow.support import cache_plugin
 

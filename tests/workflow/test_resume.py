@@ -15,7 +15,7 @@ from llm_core.errors import (
     SessionExpiredError,
     SessionNotFoundError,
 )
-from llm_core.workflow import SESSION_KEY_PREFIX
+from llm_core.sessions import SESSION_KEY_PREFIX
 from tests.clock import ManualClock
 from tests.workflow.support import Counter, approval_flow, cache_plugin
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from llm_core.adapters.memory import MemoryCache
-from llm_core.adapters.types import AdapterBundle, Cache
+from llm_core.cache import Cache, MemoryCache
 from llm_core.errors import InvalidInputError, InvalidResumeInputError
 from llm_core.workflow import (
+    AdapterBundle,
     BuildOptions,
     Plugin,
     Runtime,

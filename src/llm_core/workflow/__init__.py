@@ -1,7 +1,7 @@
 """The workflow runtime: steps, plugins, runs that pause and resume, outcomes, sessions.
 
-See ``docs/workflow.md``.  The run/resume logic lives once in :mod:`.core` (sans-I/O); the
-sync and async faces of :class:`Runtime` are thin drivers over it (:mod:`.drivers`).
+See ``docs/workflow.md``.  The run/resume logic lives once in :mod:`._core` (sans-I/O); the
+sync and async faces of :class:`Runtime` are thin drivers over it (:mod:`._drivers`).
 """
 
 from __future__ import annotations
@@ -22,44 +22,31 @@ from llm_core.workflow.outcomes import (
     Paused,
     TraceEvent,
 )
-from llm_core.workflow.plugins import Hook, Plugin
+from llm_core.workflow.plugins import AdapterBundle, Hook, KVStore, Plugin, Storage
 from llm_core.workflow.runtime import DEFAULT_SESSION_TTL, Runtime
-from llm_core.workflow.session import (
-    SESSION_KEY_PREFIX,
-    CacheSessionStore,
-    ListableCacheSessionStore,
-    ListableSessionStore,
-    ResumeSnapshot,
-    SessionStore,
-    session_store_from_cache,
-)
 from llm_core.workflow.steps import PauseRequest, Step, StepContext
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
     "EVENT_NAMES",
-    "SESSION_KEY_PREFIX",
+    "AdapterBundle",
     "BuildOptions",
-    "CacheSessionStore",
     "Diagnostic",
     "Error",
     "Hook",
-    "ListableCacheSessionStore",
-    "ListableSessionStore",
+    "KVStore",
     "Ok",
     "Outcome",
     "PauseRequest",
     "Paused",
     "Plugin",
     "RecipeFactory",
-    "ResumeSnapshot",
     "Runtime",
-    "SessionStore",
     "Step",
+    "Storage",
     "StepContext",
     "TraceEvent",
     "Workflow",
     "recipe_names",
     "register_recipe",
-    "session_store_from_cache",
 ]

@@ -17,18 +17,79 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-from llm_core.adapters.types import AdapterBundle
+from llm_core.cache import Cache
 from llm_core.errors import ConfigurationError
 from llm_core.workflow.outcomes import EVENT_NAMES, Diagnostic, TraceEvent
 from llm_core.workflow.steps import Step, StepFn, as_step
 
-__all__ = ["ADAPTER_FIELDS", "Composition", "Hook", "Mode", "Plugin", "compose"]
+__all__ = [
+    "ADAPTER_FIELDS",
+    "AdapterBundle",
+    "Composition",
+    "Hook",
+    "KVStore",
+    "Mode",
+    "Plugin",
+    "Storage",
+    "compose",
+]
 
 Mode = Literal["extend", "override"]
 Hook: TypeAlias = Callable[[TraceEvent], Awaitable[None] | None]
 ADAPTER_FIELDS = ("cache", "kv", "storage", "model", "tools")
+
+
+@runtime_checkable
+class KVStore(Protocol):
+    """A persistent key → JSON-able document store without TTL (LlamaIndex-style)."""
+
+    def put(self, key: str, value: Mapping[str, Any], collection: str = "data") -> None: ...
+
+    def get(self, key: str, collection: str = "data") -> dict[str, Any] | None: ...
+
+    def delete(self, key: str, collection: str = "data") -> bool: ...
+
+    def get_all(self, collection: str = "data") -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A blob store for larger artefacts, addressed by path-like names."""
+
+    def read(self, name: str) -> bytes | None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def names(self, prefix: str = "") -> Iterable[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterBundle:
+    """The adapters a plugin declares. ``None`` means "not provided by this plugin".
+
+    When plugins are merged, a field set by a later plugin replaces the earlier one.
+    ``model`` and ``tools`` are left open for the model and tool adapters to come.
+    """
+
+    cache: Cache | None = None
+    kv: KVStore | None = None
+    storage: Storage | None = None
+    model: Any | None = None
+    tools: Mapping[str, Any] = field(default_factory=dict)
+
+    def merged_with(self, later: AdapterBundle) -> AdapterBundle:
+        """A bundle where each field ``later`` sets overrides this one's; tools merge by name."""
+        return AdapterBundle(
+            cache=later.cache if later.cache is not None else self.cache,
+            kv=later.kv if later.kv is not None else self.kv,
+            storage=later.storage if later.storage is not None else self.storage,
+            model=later.model if later.model is not None else self.model,
+            tools={**self.tools, **later.tools},
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from llm_core.adapters.memory import MemoryCache
-from llm_core.adapters.types import AdapterBundle, Cache, capabilities_of
-from llm_core.workflow.core import resume_flow, run_flow
-from llm_core.workflow.drivers import drive_async, drive_sync
-from llm_core.workflow.effects import Plan
+from llm_core.cache import Cache, MemoryCache, capabilities_of
+from llm_core.workflow._core import resume_flow, run_flow
+from llm_core.workflow._drivers import drive_async, drive_sync
+from llm_core.workflow._effects import Blueprint
 from llm_core.workflow.outcomes import Diagnostic, Outcome
-from llm_core.workflow.plugins import Composition
-from llm_core.workflow.session import CacheSessionStore, session_store_from_cache
+from llm_core.workflow.plugins import AdapterBundle, Composition
+from llm_core.sessions import CacheSessionStore, session_store_from_cache
 
 __all__ = ["DEFAULT_SESSION_TTL", "Runtime"]
 
@@ -55,7 +54,7 @@ class Runtime:
             model=composition.adapters.model,
             tools=composition.adapters.tools,
         )
-        self._plan = Plan(
+        self._plan = Blueprint(
             recipe=recipe,
             steps=composition.steps,
             index={step.name: i for i, step in enumerate(composition.steps)},

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from llm_core.adapters.types import AdapterBundle
 from llm_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from llm_core.workflow.plugins import AdapterBundle
 
 __all__ = ["PauseRequest", "Step", "StepContext", "StepFn", "StepResult", "as_step"]
 

@@ -1,0 +1,444 @@
+"""``SQLiteCache``: the embedded, persistent ``Cache`` on one SQLite file (stdlib ``sqlite3``).
+
+* WAL mode: readers never block the writer nor each other; many threads and many processes
+  share one file.  Each thread gets its own connection (measured faster than one connection
+  behind a lock, and reads then run in parallel); a connection never crosses a ``fork``.
+* Wall-clock expiry: ``expires_at`` is a ``REAL`` of ``clock()`` seconds (default
+  ``time.time``), so every process on the file agrees.  An entry is alive while
+  ``clock() <= expires_at``.  Reads filter expired rows; ``sweep()`` deletes them, and a write
+  runs it once every ``sweep_interval`` seconds (a partial index keeps it cheap).
+* ``take`` is one ``DELETE … RETURNING`` statement (SQLite ≥ 3.35), else a
+  ``BEGIN IMMEDIATE`` transaction: of any number of concurrent takes, one gets the value.
+* The file is created with mode 0600 before SQLite opens it; SQLite gives its ``-wal`` and
+  ``-shm`` files the database file's permissions.
+* A schema version table: a file written by a newer llm-core is refused with
+  :class:`~llm_core.errors.CacheFormatError`.
+* Async faces run the same sync code in a worker thread (``asyncio.to_thread``), so the event
+  loop never waits on the disk.
+* ``sqlite3`` errors (locked past ``busy_timeout``, disk I/O, closed cache) raise
+  :class:`~llm_core.errors.CacheUnavailableError` with the cause chained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Literal
+
+from llm_core.cache._contract import CacheCapabilities
+from llm_core.cache._validation import check_key, check_ttl, check_value
+from llm_core.errors import CacheFormatError, CacheUnavailableError, ConfigurationError
+
+__all__ = ["SCHEMA_VERSION", "SQLiteCache"]
+
+SCHEMA_VERSION = 1
+"""The layout this version writes; a file with a larger version is refused."""
+
+HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""``DELETE … RETURNING`` is available in the linked SQLite library."""
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+# --- statements (prepared once per connection by sqlite3's statement cache) -----------------
+# ruff: noqa: E501
+
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS llm_core_cache ("
+    " key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at REAL)",
+    "CREATE INDEX IF NOT EXISTS llm_core_cache_expires"
+    " ON llm_core_cache (expires_at) WHERE expires_at IS NOT NULL",
+)
+_GET = "SELECT value FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_SET = "INSERT OR REPLACE INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?)"
+_DELETE = "DELETE FROM llm_core_cache WHERE key = ?"
+_TAKE = "DELETE FROM llm_core_cache WHERE key = ? RETURNING value, expires_at"
+_TAKE_SELECT = "SELECT value, expires_at FROM llm_core_cache WHERE key = ?"
+_TOUCH = "UPDATE llm_core_cache SET expires_at = ? WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_SWEEP = "DELETE FROM llm_core_cache WHERE expires_at < ?"
+_KEYS_ALL = "SELECT key FROM llm_core_cache WHERE expires_at IS NULL OR expires_at >= ?"
+_KEYS_FROM = (
+    "SELECT key FROM llm_core_cache WHERE key >= ? AND (expires_at IS NULL OR expires_at >= ?)"
+)
+_KEYS_RANGE = "SELECT key FROM llm_core_cache WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at >= ?)"
+_CLEAR = "DELETE FROM llm_core_cache"
+
+# Connections a forked child inherited: never used and never closed in the child (closing
+# could checkpoint or unlink the parent's WAL), only kept referenced so they are not freed.
+_INHERITED: list[sqlite3.Connection] = []
+_LIVE_CACHES: weakref.WeakSet[SQLiteCache] = weakref.WeakSet()
+
+
+class SQLiteCache:
+    """A persistent TTL cache on one SQLite file, shared by threads and processes.
+
+    >>> import tempfile, os
+    >>> with SQLiteCache(os.path.join(tempfile.mkdtemp(), "c.db")) as cache:
+    ...     cache.set("greeting", b"hello", ttl=60)
+    ...     cache.take("greeting")
+    b'hello'
+    """
+
+    capabilities = CacheCapabilities(
+        ttl="exact", atomic_take=True, persistent=True, shared=True, listing=True, sweep=True
+    )
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_interval: float = 60.0,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "NORMAL",
+    ) -> None:
+        """Open (creating if needed, mode 0600) the cache file at ``path``.
+
+        ``clock``: wall-clock seconds shared by every process on the file; inject one in tests.
+        ``sweep_interval``: seconds between sweeps of expired rows, run by a write.
+        ``busy_timeout``: seconds a call waits for another writer before it raises
+        ``CacheUnavailableError``.
+        ``synchronous``: SQLite's durability level.  ``NORMAL`` (default) survives a crash
+        of the process; ``FULL`` also survives a power loss, at about ten times the cost of a write.
+        """
+        self._path = os.fspath(path)
+        if self._path == "" or self._path == ":memory:" or self._path.startswith("file:"):
+            raise ConfigurationError(
+                f"SQLiteCache needs a file path, got {self._path!r}; "
+                "for an in-process cache use MemoryCache"
+            )
+        check_ttl(sweep_interval)  # same rule as a TTL: finite seconds > 0
+        check_ttl(busy_timeout)
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError(
+                f"synchronous must be one of OFF, NORMAL, FULL, EXTRA; got {synchronous!r}"
+            )
+        self._clock = clock
+        self._sweep_interval = float(sweep_interval)
+        self._busy_timeout = float(busy_timeout)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._conns: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
+        _create_private_file(self._path)
+        self._initialise(self._conn())
+        self._next_sweep = clock() + self._sweep_interval
+        _LIVE_CACHES.add(self)
+
+    # --- connections ---------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        try:
+            return self._local.conn  # type: ignore[no-any-return]
+        except AttributeError:
+            return self._connect_this_thread()
+
+    def _connect_this_thread(self) -> sqlite3.Connection:
+        if self._closed:
+            raise CacheUnavailableError(f"{self!r} is closed")
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # autocommit: each statement is its own transaction
+                check_same_thread=False,  # so close() may close every thread's connection
+            )
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise self._error("open", exc) from exc
+        thread = threading.current_thread()
+        with self._conns_lock:
+            self._close_dead_threads_locked()
+            self._conns[threading.get_ident()] = (weakref.ref(thread), conn)
+        self._local.conn = conn
+        return conn
+
+    def _close_dead_threads_locked(self) -> None:
+        for ident, (ref, conn) in list(self._conns.items()):
+            thread = ref()
+            if thread is None or not thread.is_alive():
+                del self._conns[ident]
+                conn.close()
+
+    def _forget_after_fork(self) -> None:
+        _INHERITED.extend(conn for _, conn in self._conns.values())
+        self._conns = {}
+        self._conns_lock = threading.Lock()
+        self._local = threading.local()
+
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL and create or check the schema."""
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            version = self._schema_version(conn)
+            if version is None:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    version = self._create_schema_locked(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._error("open", exc) from exc
+        if str(mode).lower() != "wal":
+            self.close()
+            raise CacheUnavailableError(
+                f"SQLite cache {self._path}: could not switch to WAL mode (got {mode!r}); "
+                "put the file on a local filesystem"
+            )
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise CacheFormatError(
+                f"{self._path} has cache schema version {version}, newer than the {SCHEMA_VERSION} "
+                "this llm-core understands; upgrade llm-core or use another file"
+            )
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int | None:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'llm_core_schema'"
+        ).fetchone()
+        if exists is None:
+            return None
+        row = conn.execute("SELECT max(version) FROM llm_core_schema").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def _create_schema_locked(self, conn: sqlite3.Connection) -> int:
+        # Re-check inside the write lock: another process may have won the race to create.
+        version = self._schema_version(conn)
+        if version is not None:
+            return version
+        conn.execute("CREATE TABLE llm_core_schema (version INTEGER NOT NULL)")
+        for statement in _CREATE:
+            conn.execute(statement)
+        conn.execute("INSERT INTO llm_core_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        return SCHEMA_VERSION
+
+    def _error(self, operation: str, exc: sqlite3.Error) -> CacheUnavailableError:
+        if isinstance(exc, sqlite3.ProgrammingError) and self._closed:
+            return CacheUnavailableError(f"{self!r} is closed")
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            return CacheFormatError(
+                f"SQLite cache {self._path}: {operation} failed: the file is not a SQLite "
+                f"database or is corrupt ({exc}); use a new file or one SQLiteCache created"
+            )
+        return CacheUnavailableError(f"SQLite cache {self._path}: {operation} failed: {exc}")
+
+    # --- the Cache contract ----------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The live value at ``key``, or ``None`` if absent or expired."""
+        check_key(key)
+        try:
+            row = self._conn().execute(_GET, (key, self._clock())).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error("get", exc) from exc
+        return None if row is None else row[0]
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
+        check_key(key)
+        check_value(value)
+        ttl = check_ttl(ttl)
+        now = self._clock()
+        try:
+            conn = self._conn()
+            conn.execute(_SET, (key, value, None if ttl is None else now + ttl))
+            if now >= self._next_sweep:
+                self._sweep(conn, now)
+        except sqlite3.Error as exc:
+            raise self._error("set", exc) from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        check_key(key)
+        try:
+            self._conn().execute(_DELETE, (key,))
+        except sqlite3.Error as exc:
+            raise self._error("delete", exc) from exc
+
+    def take(self, key: str) -> bytes | None:
+        """Atomically remove and return the live value at ``key`` (``None`` if absent/expired)."""
+        check_key(key)
+        now = self._clock()  # before the DELETE: a clock that raises must not lose the entry
+        try:
+            row = self._take_impl(self._conn(), key)
+        except sqlite3.Error as exc:
+            raise self._error("take", exc) from exc
+        if row is None or (row[1] is not None and row[1] < now):
+            return None
+        return row[0]
+
+    @staticmethod
+    def _take_returning(conn: sqlite3.Connection, key: str) -> tuple[bytes, float | None] | None:
+        rows = conn.execute(_TAKE, (key,)).fetchall()  # fetchall: run the statement to its end
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _take_transaction(conn: sqlite3.Connection, key: str) -> tuple[bytes, float | None] | None:
+        """``take`` for SQLite < 3.35: the write lock is held from the read to the delete."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(_TAKE_SELECT, (key,)).fetchone()
+            if row is not None:
+                conn.execute(_DELETE, (key,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return row  # type: ignore[no-any-return]
+
+    def touch(self, key: str, ttl: float | None) -> bool:
+        """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
+        check_key(key)
+        ttl = check_ttl(ttl)
+        now = self._clock()
+        try:
+            cursor = self._conn().execute(_TOUCH, (None if ttl is None else now + ttl, key, now))
+        except sqlite3.Error as exc:
+            raise self._error("touch", exc) from exc
+        return cursor.rowcount == 1
+
+    # --- housekeeping ---------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Delete every expired row now; return how many were deleted."""
+        try:
+            return self._sweep(self._conn(), self._clock())
+        except sqlite3.Error as exc:
+            raise self._error("sweep", exc) from exc
+
+    def _sweep(self, conn: sqlite3.Connection, now: float) -> int:
+        self._next_sweep = now + self._sweep_interval
+        return conn.execute(_SWEEP, (now,)).rowcount
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Live keys starting with ``prefix`` (an index range scan, no pattern matching)."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be str, got {type(prefix).__name__}")
+        try:
+            prefix.encode("utf-8")
+        except UnicodeEncodeError:
+            return []  # no valid key contains a lone surrogate
+        now = self._clock()
+        upper = _successor(prefix)
+        params: tuple[str | float, ...]
+        if not prefix:
+            sql, params = _KEYS_ALL, (now,)
+        elif upper is None:
+            sql, params = _KEYS_FROM, (prefix, now)
+        else:
+            sql, params = _KEYS_RANGE, (prefix, upper, now)
+        try:
+            return [row[0] for row in self._conn().execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise self._error("keys", exc) from exc
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        try:
+            self._conn().execute(_CLEAR)
+        except sqlite3.Error as exc:
+            raise self._error("clear", exc) from exc
+
+    @property
+    def path(self) -> str:
+        """The cache file's path."""
+        return self._path
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise ``CacheUnavailableError``.
+
+        Call it when no other thread is using the cache.  Closing twice is harmless.
+        """
+        self._closed = True
+        with self._conns_lock:
+            conns = [conn for _, conn in self._conns.values()]
+            self._conns.clear()
+        self._local = threading.local()
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> SQLiteCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"SQLiteCache({self._path!r}, {state})"
+
+    # --- async faces: the same code in a worker thread, so the loop never blocks ----------
+
+    async def aget(self, key: str) -> bytes | None:
+        """Async face of :meth:`get`."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Async face of :meth:`set`."""
+        await asyncio.to_thread(self.set, key, value, ttl)
+
+    async def adelete(self, key: str) -> None:
+        """Async face of :meth:`delete`."""
+        await asyncio.to_thread(self.delete, key)
+
+    async def atake(self, key: str) -> bytes | None:
+        """Async face of :meth:`take`."""
+        return await asyncio.to_thread(self.take, key)
+
+    async def atouch(self, key: str, ttl: float | None) -> bool:
+        """Async face of :meth:`touch`."""
+        return await asyncio.to_thread(self.touch, key, ttl)
+
+    async def akeys(self, prefix: str = "") -> list[str]:
+        """Async face of :meth:`keys`."""
+        return await asyncio.to_thread(self.keys, prefix)
+
+    async def asweep(self) -> int:
+        """Async face of :meth:`sweep`."""
+        return await asyncio.to_thread(self.sweep)
+
+
+def _create_private_file(path: str) -> None:
+    """Create ``path`` with mode 0600 if it does not exist (an existing file keeps its mode)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CacheUnavailableError(
+            f"cannot create or open the SQLite cache file {path}: {exc.strerror}"
+        ) from exc
+    os.close(fd)
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (code point order,
+    which is SQLite's BINARY order on UTF-8), or ``None`` if there is none."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code <= 0x10FFFF:
+            chars[-1] = chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_LIVE_CACHES):
+        cache._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

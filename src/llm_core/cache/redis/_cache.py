@@ -1,0 +1,355 @@
+"""``RedisCache``: the shared ``Cache`` on a Redis server (redis-py; extra ``redis``).
+
+One implementation, two thin drivers.  :mod:`llm_core.cache.redis._commands` validates a call
+and builds the exact Redis command, and reads the answer; it does no I/O.
+The sync face sends the command with ``redis.Redis.execute_command``, the async face with
+``redis.asyncio.Redis.execute_command`` — one round trip per operation:
+
+====================  ===============================================================
+``get``               ``GET p+key``
+``set``               ``SET p+key value [PX ms]`` (ms rounded up, ≥ 1: alive ≥ ttl)
+``delete``            ``DEL p+key``
+``take``              ``GETDEL p+key`` (atomic on the server)
+``touch(key, ttl)``   ``PEXPIRE p+key ms``
+``touch(key, None)``  ``GETEX p+key PERSIST`` (``PERSIST`` alone answers 0 both for
+                      "absent" and "had no TTL"; ``GETEX`` tells them apart)
+``keys(prefix)``      ``SCAN … MATCH <escaped p+prefix>*`` (never ``KEYS``)
+====================  ===============================================================
+
+Redis ≥ 6.2 (``GETDEL``, ``GETEX``).  ``p`` is the namespace prefix (default ``"llm-core:"``),
+so several apps share one database.  Redis drops expired keys itself, so ``sweep()`` is a
+no-op returning 0.  Any redis-py error (connection refused, timeout, loading, ...) raises
+:class:`~llm_core.errors.CacheUnavailableError` with the cause chained.
+
+An asyncio client is bound to the event loop it first ran on, so unless you pass
+``async_client`` the cache makes one per running loop, lazily, from the same URL or
+connection settings; ``await cache.aclose()`` closes the current loop's client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from llm_core.cache.redis._commands import (
+    SCAN_COUNT,
+    client_from_url,
+    cmd_delete,
+    cmd_get,
+    cmd_scan,
+    cmd_set,
+    cmd_take,
+    cmd_touch,
+    describe,
+    import_redis,
+    reply_scan,
+    reply_touch,
+    scan_pattern,
+    settings_of,
+)
+from llm_core.cache._contract import CacheCapabilities
+from llm_core.errors import CacheUnavailableError, ConfigurationError
+
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "RedisCache"]
+
+DEFAULT_PREFIX = "llm-core:"
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+class RedisCache:
+    """A TTL cache on Redis, shared by every process that uses the same server and prefix.
+
+    Build it from a URL (``RedisCache(url="redis://host:6379/0")`` or
+    ``RedisCache.from_url(...)``), from a ``redis.Redis`` client, or with no argument for
+    ``redis://127.0.0.1:6379/0``.  Clients must not decode responses (values are bytes).
+    """
+
+    capabilities = CacheCapabilities(
+        ttl="exact", atomic_take=True, persistent=True, shared=True, listing=True, sweep=True
+    )
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        url: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        async_client: Any = None,
+        **options: Any,
+    ) -> None:
+        """Use ``client`` (a ``redis.Redis``), or connect to ``url`` with redis-py ``options``.
+
+        ``async_client``: a ``redis.asyncio.Redis`` for the async face; you then own its event
+        loop.  Without one, a client per running loop is made from the same settings.
+        """
+        redis = import_redis()
+        if not isinstance(prefix, str):
+            raise ConfigurationError(f"prefix must be str, got {type(prefix).__name__}")
+        if client is not None and url is not None:
+            raise ConfigurationError("give RedisCache a client or a url, not both")
+        if client is not None and options:
+            raise ConfigurationError(
+                f"redis-py options {sorted(options)} apply only when RedisCache makes the client "
+                "from a url; configure your client instead"
+            )
+        if client is not None and isinstance(client, redis.asyncio.Redis):
+            raise ConfigurationError(
+                "client must be a sync redis.Redis; pass a redis.asyncio.Redis as async_client"
+            )
+        self._url = url
+        self._options = options
+        self._owns_client = client is None
+        if client is None:
+            if url is None and async_client is not None:
+                client = redis.Redis(**settings_of(async_client), **options)
+            else:
+                client = client_from_url(redis.Redis, url or DEFAULT_URL, options)
+        self._settings = settings_of(client)
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ConfigurationError(
+                "RedisCache needs a client with decode_responses=False: values are bytes"
+            )
+        self._client = client
+        self._execute = client.execute_command  # pre-bound: the sync hot path
+        self._async_client = async_client
+        self._aclients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._aclients_lock = threading.Lock()
+        self._prefix = prefix
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._where = describe(self._settings)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, **options: Any) -> RedisCache:
+        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``) with redis-py options."""
+        return cls(url=url, prefix=prefix, **options)
+
+    @property
+    def prefix(self) -> str:
+        """The namespace prepended to every key on the server."""
+        return self._prefix
+
+    @property
+    def client(self) -> Any:
+        """The sync ``redis.Redis`` client."""
+        return self._client
+
+    def _unavailable(self, command: str, exc: BaseException) -> CacheUnavailableError:
+        return CacheUnavailableError(f"Redis at {self._where}: {command} failed: {exc}")
+
+    # --- sync driver -------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The live value at ``key``, or ``None``."""
+        cmd = cmd_get(self._prefix, key)
+        try:
+            return self._execute(*cmd)  # type: ignore[no-any-return]
+        except self._errors as exc:
+            raise self._unavailable("GET", exc) from exc
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
+        cmd = cmd_set(self._prefix, key, value, ttl)
+        try:
+            self._execute(*cmd)
+        except self._errors as exc:
+            raise self._unavailable("SET", exc) from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        cmd = cmd_delete(self._prefix, key)
+        try:
+            self._execute(*cmd)
+        except self._errors as exc:
+            raise self._unavailable("DEL", exc) from exc
+
+    def take(self, key: str) -> bytes | None:
+        """Atomically remove and return the value at ``key`` (``GETDEL``)."""
+        cmd = cmd_take(self._prefix, key)
+        try:
+            return self._execute(*cmd)  # type: ignore[no-any-return]
+        except self._errors as exc:
+            raise self._unavailable("GETDEL", exc) from exc
+
+    def touch(self, key: str, ttl: float | None) -> bool:
+        """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
+        cmd = cmd_touch(self._prefix, key, ttl)
+        try:
+            return reply_touch(self._execute(*cmd))
+        except self._errors as exc:
+            raise self._unavailable(cmd[0], exc) from exc
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Live keys starting with ``prefix`` (``SCAN``, so the server is never blocked)."""
+        pattern = scan_pattern(self._prefix, prefix)
+        if pattern is None:
+            return []
+        found: set[str] = set()
+        cursor = -1
+        try:
+            while cursor != 0:
+                reply = self._execute(*cmd_scan(max(cursor, 0), pattern))
+                cursor = reply_scan(reply, len(self._prefix), found)
+        except self._errors as exc:
+            raise self._unavailable("SCAN", exc) from exc
+        return list(found)
+
+    def clear(self) -> None:
+        """Delete every key under this cache's prefix (``SCAN`` + ``UNLINK``)."""
+        keys = self.keys()
+        for start in range(0, len(keys), SCAN_COUNT):
+            names = [self._prefix + k for k in keys[start : start + SCAN_COUNT]]
+            try:
+                self._execute("UNLINK", *names)
+            except self._errors as exc:
+                raise self._unavailable("UNLINK", exc) from exc
+
+    def sweep(self) -> int:
+        """Nothing to do: Redis drops expired keys itself.  Always 0."""
+        return 0
+
+    def close(self) -> None:
+        """Close the sync client if this cache made it (a client you passed in stays open).
+
+        Async clients belong to their event loops: see :meth:`aclose`.
+        """
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> RedisCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RedisCache({self._where!r}, prefix={self._prefix!r})"
+
+    # --- async driver ------------------------------------------------------------------
+
+    def _aclient(self) -> Any:
+        if self._async_client is not None:
+            return self._async_client
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._new_async_client(loop)
+        return client
+
+    def _new_async_client(self, loop: asyncio.AbstractEventLoop) -> Any:
+        redis = import_redis()
+        if self._url is not None:
+            client = client_from_url(redis.asyncio.Redis, self._url, self._options)
+        else:
+            client = redis.asyncio.Redis(**self._settings)
+        # A started async generator is closed by the loop's shutdown_asyncgens() (asyncio.run
+        # and asyncio.Runner call it), which lets the client close its sockets on its own loop.
+        guard = _close_with_loop(self._aclients, self._guards, loop, client)
+        step: Any = guard.__anext__()
+        with contextlib.suppress(StopIteration):
+            step.send(None)  # run to the first yield: no I/O happens before it
+        with self._aclients_lock:
+            for old in [old for old in self._aclients if old.is_closed()]:
+                self._aclients.pop(old, None)  # a loop closed without shutdown_asyncgens()
+                self._guards.pop(old, None)
+            self._aclients[loop] = client
+            self._guards[loop] = guard
+        return client
+
+    async def aget(self, key: str) -> bytes | None:
+        """Async face of :meth:`get`."""
+        cmd = cmd_get(self._prefix, key)
+        try:
+            return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
+        except self._errors as exc:
+            raise self._unavailable("GET", exc) from exc
+
+    async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Async face of :meth:`set`."""
+        cmd = cmd_set(self._prefix, key, value, ttl)
+        try:
+            await self._aclient().execute_command(*cmd)
+        except self._errors as exc:
+            raise self._unavailable("SET", exc) from exc
+
+    async def adelete(self, key: str) -> None:
+        """Async face of :meth:`delete`."""
+        cmd = cmd_delete(self._prefix, key)
+        try:
+            await self._aclient().execute_command(*cmd)
+        except self._errors as exc:
+            raise self._unavailable("DEL", exc) from exc
+
+    async def atake(self, key: str) -> bytes | None:
+        """Async face of :meth:`take`."""
+        cmd = cmd_take(self._prefix, key)
+        try:
+            return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
+        except self._errors as exc:
+            raise self._unavailable("GETDEL", exc) from exc
+
+    async def atouch(self, key: str, ttl: float | None) -> bool:
+        """Async face of :meth:`touch`."""
+        cmd = cmd_touch(self._prefix, key, ttl)
+        try:
+            return reply_touch(await self._aclient().execute_command(*cmd))
+        except self._errors as exc:
+            raise self._unavailable(cmd[0], exc) from exc
+
+    async def akeys(self, prefix: str = "") -> list[str]:
+        """Async face of :meth:`keys`."""
+        pattern = scan_pattern(self._prefix, prefix)
+        if pattern is None:
+            return []
+        found: set[str] = set()
+        cursor = -1
+        try:
+            client = self._aclient()
+            while cursor != 0:
+                reply = await client.execute_command(*cmd_scan(max(cursor, 0), pattern))
+                cursor = reply_scan(reply, len(self._prefix), found)
+        except self._errors as exc:
+            raise self._unavailable("SCAN", exc) from exc
+        return list(found)
+
+    async def asweep(self) -> int:
+        """Async face of :meth:`sweep`: always 0."""
+        return 0
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client (if this cache made it) and the sync client.
+
+        Without this call a loop's client is closed when the loop shuts down its async
+        generators, as ``asyncio.run`` does.
+        """
+        loop = asyncio.get_running_loop()
+        with self._aclients_lock:
+            guard = self._guards.pop(loop, None)
+        if guard is not None:
+            await guard.aclose()  # runs its finally: closes the client on this loop
+        self.close()
+
+    async def __aenter__(self) -> RedisCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def _close_with_loop(
+    clients: dict[asyncio.AbstractEventLoop, Any],
+    guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]],
+    loop: asyncio.AbstractEventLoop,
+    client: Any,
+) -> AsyncGenerator[None, None]:
+    """Yield once; when closed (by the loop's shutdown or ``aclose``), close ``client``."""
+    try:
+        yield
+    finally:
+        if clients.get(loop) is client:
+            clients.pop(loop, None)
+            guards.pop(loop, None)
+        await client.aclose()

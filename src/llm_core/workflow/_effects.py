@@ -1,0 +1,75 @@
+"""The effects a flow asks its driver to perform, and the ``Blueprint`` a flow runs.
+
+A flow (see :mod:`llm_core.workflow._core`) never calls a step, a hook or a store itself: it
+yields one of these and receives the result (or has the exception thrown in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from llm_core.workflow.outcomes import Diagnostic, Outcome, TraceEvent
+from llm_core.workflow.plugins import AdapterBundle, Hook
+from llm_core.workflow.steps import Step, StepContext, StepFn
+
+__all__ = ["CallHook", "CallStep", "Effect", "Flow", "Interrupted", "Blueprint", "StoreOp"]
+
+
+class CallStep:
+    """Effect: call ``fn(ctx, state)``; send back its result (awaited if awaitable)."""
+
+    __slots__ = ("ctx", "fn", "state")
+
+    def __init__(self, fn: StepFn, ctx: StepContext, state: dict[str, Any]) -> None:
+        self.fn, self.ctx, self.state = fn, ctx, state
+
+
+class CallHook:
+    """Effect: call ``fn(event)``; await it if it returns an awaitable."""
+
+    __slots__ = ("event", "fn")
+
+    def __init__(self, fn: Hook, event: TraceEvent) -> None:
+        self.fn, self.event = fn, event
+
+
+class StoreOp:
+    """Effect: call ``store.<method>(*args)`` (or ``a<method>`` on the async face)."""
+
+    __slots__ = ("args", "method")
+
+    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
+        self.method, self.args = method, args
+
+
+class Interrupted(BaseException):
+    """Thrown into a flow at a ``take`` that completed although the call was cancelled or
+    interrupted meanwhile: ``value`` is what the take claimed, ``cause`` the interruption."""
+
+    def __init__(self, cause: BaseException, value: Any) -> None:
+        super().__init__(cause)
+        self.cause, self.value = cause, value
+
+
+Effect: TypeAlias = CallStep | CallHook | StoreOp
+Flow: TypeAlias = Generator[Effect, Any, Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """What a runtime runs: composed steps, hooks and adapters plus its options."""
+
+    recipe: str
+    steps: tuple[Step, ...]
+    index: Mapping[str, int]
+    adapters: AdapterBundle
+    hooks: Mapping[str, tuple[Hook, ...]]
+    session_ttl: float
+    clock: Callable[[], float]
+    strict: bool
+    diagnostics: tuple[Diagnostic, ...]
+
+
+# --- results inside a call ---------------------------------------------------------------
