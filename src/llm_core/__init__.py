@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from llm_core import errors, recipes
 from llm_core.cache import (
     AtomicCache,
@@ -12,6 +14,7 @@ from llm_core.cache import (
     SQLiteCache,
     cache_from_url,
 )
+from llm_core.sessions import ResumeSnapshot, SessionStore, session_store_from_cache
 from llm_core.workflow import (
     AdapterBundle,
     Error,
@@ -24,9 +27,12 @@ from llm_core.workflow import (
     StepContext,
     Workflow,
 )
-from llm_core.sessions import ResumeSnapshot, SessionStore, session_store_from_cache
 
 __version__ = "0.1.0"
+
+# A library logs and lets the application decide where records go: nothing is printed until it
+# configures logging (``logging.basicConfig()``, or a handler on the ``llm_core`` logger).
+logging.getLogger("llm_core").addHandler(logging.NullHandler())
 
 __all__ = [
     "AdapterBundle",

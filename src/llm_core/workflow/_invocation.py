@@ -7,15 +7,17 @@ is the internal exception that unwinds a flow to an ``Error``.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Generator
 from dataclasses import replace
 from typing import Any, TypeAlias
 
+from llm_core._log import get_logger, log_diagnostic
 from llm_core.errors import WorkflowError
-from llm_core.workflow._effects import CallHook, Effect, Interrupted, Blueprint, StoreOp
+from llm_core.sessions._store import ResumeSnapshot
+from llm_core.workflow._effects import Blueprint, CallHook, Effect, Interrupted, StoreOp
 from llm_core.workflow.outcomes import Diagnostic, DiagnosticKind, Error, Ok, Outcome, Paused
 from llm_core.workflow.outcomes import TraceEvent as _Event
-from llm_core.sessions._store import ResumeSnapshot
 
 __all__ = ["Invocation", "Done", "Fail", "Pause", "Result", "copy_json", "restore"]
 
@@ -64,6 +66,7 @@ _STRICT_KINDS = {
     "adapter.cache.take_not_atomic": "invalid_workflow",
 }
 _new = tuple.__new__
+_logger = get_logger("workflow")
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
 
 
@@ -121,6 +124,9 @@ class Invocation:
                 )
                 if self.plan.strict:
                     diagnostic = diagnostic.as_error()
+                # swallowed (reported as a diagnostic): logged at ERROR with the exception
+                token = (event.data or {}).get("token") if event.name == "run.paused" else None
+                log_diagnostic(_logger, diagnostic, exc, level=logging.ERROR, token=token)
                 self.diagnostics.append(diagnostic)
                 if self.hook_failed is None:
                     self.hook_failed = diagnostic
@@ -214,15 +220,15 @@ class Invocation:
         except Interrupted as stop:  # deleted; the cancellation goes on
             raise stop.cause from None
         except Exception as exc:
-            self.diagnostics.append(
-                Diagnostic(
-                    "error",
-                    "session",
-                    "session.discard_failed",
-                    f"could not delete the discarded session: {exc}",
-                    {"token": token},
-                )
+            diagnostic = Diagnostic(
+                "error",
+                "session",
+                "session.discard_failed",
+                f"could not delete the discarded session: {exc}",
+                {"token": token},
             )
+            log_diagnostic(_logger, diagnostic, exc)
+            self.diagnostics.append(diagnostic)
 
 
 # --- the flows ---------------------------------------------------------------------------
@@ -243,15 +249,14 @@ def restore(call: Invocation, snapshot: ResumeSnapshot, fail: Fail) -> Generator
         raise stop.cause from None
     except Exception as exc:
         fail.data["resumable"] = False
-        call.diagnostics.append(
-            Diagnostic(
-                "error",
-                "session",
-                "session.restore_failed",
-                f"the session could not be put back, so its token is lost: "
-                f"{type(exc).__name__}: {exc}",
-                {"token": snapshot.token},
-            )
+        diagnostic = Diagnostic(
+            "error",
+            "session",
+            "session.restore_failed",
+            f"the session could not be put back, so its token is lost: {type(exc).__name__}: {exc}",
+            {"token": snapshot.token},
         )
+        log_diagnostic(_logger, diagnostic, exc)
+        call.diagnostics.append(diagnostic)
     else:
         fail.data["resumable"] = True

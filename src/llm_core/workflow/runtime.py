@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from llm_core._log import get_logger, log_diagnostic
 from llm_core.cache import Cache, MemoryCache, capabilities_of
+from llm_core.sessions import CacheSessionStore, session_store_from_cache
 from llm_core.workflow._core import resume_flow, run_flow
 from llm_core.workflow._drivers import drive_async, drive_sync
 from llm_core.workflow._effects import Blueprint
 from llm_core.workflow.outcomes import Diagnostic, Outcome
 from llm_core.workflow.plugins import AdapterBundle, Composition
-from llm_core.sessions import CacheSessionStore, session_store_from_cache
 
 __all__ = ["DEFAULT_SESSION_TTL", "Runtime"]
+
+_logger = get_logger("workflow")
 
 DEFAULT_SESSION_TTL = 24 * 60 * 60.0
 """How long a paused session can wait for ``resume``: 24 hours."""
@@ -65,6 +68,8 @@ class Runtime:
             strict=strict,
             diagnostics=composition.diagnostics + _cache_diagnostics(cache),
         )
+        for diagnostic in self._plan.diagnostics:  # logged once, at build (each call repeats them)
+            log_diagnostic(_logger, diagnostic)
         self._store_cache: Cache = cache
         self._store: CacheSessionStore = session_store_from_cache(cache, clock=clock)
 
