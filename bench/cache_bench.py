@@ -1,5 +1,6 @@
-"""In-process cache get/set: MemoryCache beside a raw dict (the limit), cachetools.TTLCache and
-LangGraph's InMemoryCache.  Every contender stores the same bytes with a 1 h TTL.
+"""In-process cache get/set: MemoryCache (pure Python) beside a raw dict (the limit),
+cachetools.TTLCache and LangGraph's InMemoryCache, in one run.  Every contender stores the same
+bytes with a 1 h TTL; MemoryCache runs with ``max_entries`` (LRU) on, as TTLCache has ``maxsize``.
 
 Each contender gets its own tight loop calling a pre-bound method with its natural arguments,
 so no harness overhead (lambdas, ``*args``) dilutes the ratios.
@@ -11,8 +12,7 @@ import random
 from collections.abc import Callable
 
 from bench.harness import Row, per_op, print_table
-from llm_core import MemoryCache
-from llm_core.cache._memory import ACCELERATED, PyMemoryCache
+from llm_core.cache import MemoryCache
 
 ENTRIES = 10_000
 OPS = 200_000
@@ -53,10 +53,8 @@ def measure() -> list[Row]:
     slow_workload = workload[: OPS // 20]  # LangGraph: fewer ops, same per-op figure
     raw: dict[str, tuple[bytes, float]] = {}
     ours = MemoryCache(max_entries=ENTRIES * 2)
-    pure = PyMemoryCache(max_entries=ENTRIES * 2)
     ttlc: TTLCache[str, bytes] = TTLCache(maxsize=ENTRIES * 2, ttl=TTL)
     lg = InMemoryCache()
-    core = "C core" if ACCELERATED else "pure-Python core: C core not built"
 
     def dict_set() -> int:
         set_, entry = raw.__setitem__, (VALUE, 0.0)
@@ -84,29 +82,47 @@ def measure() -> list[Row]:
 
     rows = [
         Row("set", "dict (limit)", per_op(dict_set)),
-        _sets(f"llm_core MemoryCache ({core})", ours.set, workload),
-        _sets("llm_core PyMemoryCache (pure Python)", pure.set, workload),
+        _sets("llm_core MemoryCache", ours.set, workload),
         Row("set", "cachetools TTLCache", per_op(ttlcache_set)),
         Row("set", "langgraph InMemoryCache", per_op(langgraph_set)),
     ]
     for key in keys:  # every get below is a hit
         raw[key] = (VALUE, 0.0)
         ours.set(key, VALUE, TTL)
-        pure.set(key, VALUE, TTL)
         ttlc[key] = VALUE
         lg.set({(NS, key): (VALUE, TTL)})
     rows += [
         _gets("dict (limit)", raw.get, workload),
-        _gets(f"llm_core MemoryCache ({core})", ours.get, workload),
-        _gets("llm_core PyMemoryCache (pure Python)", pure.get, workload),
+        _gets("llm_core MemoryCache", ours.get, workload),
         _gets("cachetools TTLCache", ttlc.get, workload),
         Row("get", "langgraph InMemoryCache", per_op(langgraph_get)),
     ]
     return rows
 
 
+OURS = "llm_core MemoryCache"
+PEERS = ("cachetools TTLCache", "langgraph InMemoryCache")
+
+
+def verdict(rows: list[Row]) -> list[str]:
+    """One line per operation: is MemoryCache faster than every peer (the issue's bar)?"""
+    lines = []
+    for group in ("get", "set"):
+        cost = {r.name: r.ns_per_op for r in rows if r.group == group}
+        slower = [p for p in PEERS if cost[OURS] >= cost[p]]
+        if slower:
+            lines.append(f"- {group}: MemoryCache is NOT faster than {', '.join(slower)}")
+        else:
+            best = min(cost[p] for p in PEERS)
+            ratio = best / cost[OURS]
+            lines.append(f"- {group}: MemoryCache faster than both peers ({ratio:.1f}x)")
+    return lines
+
+
 def main() -> None:
-    print_table("In-process cache (10k entries, random keys, 1 h TTL)", measure(), "dict (limit)")
+    rows = measure()
+    print_table("In-process cache (10k entries, random keys, 1 h TTL)", rows, "dict (limit)")
+    print("\n".join(verdict(rows)))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ from typing import Any, TypedDict
 
 from bench.harness import Row, print_table
 from llm_core import Ok, Paused, SQLiteCache, StepContext, Workflow, recipes
-from llm_core.workflow import AdapterBundle
-from llm_core.workflow import Plugin, Runtime
+from llm_core.workflow import AdapterBundle, Plugin, Runtime
 
 ROUNDS = 5
 OURS_N = 3_000
