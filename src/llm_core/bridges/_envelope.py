@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from llm_core.cache import CacheCapabilities, ListableCache, capabilities_of
+from llm_core.cache._errors import ErrorFactory, map_exceptions
 from llm_core.cache._validation import (
     MAX_KEY_BYTES,
     check_key,
@@ -72,10 +73,13 @@ CallScript = Generator[BackendCall, Any, T]
 """A generator yielding :class:`BackendCall` s, receiving their results, returning ``T``."""
 
 
-def _unavailable(target: object, call: BackendCall, exc: OSError) -> CacheUnavailableError:
-    return CacheUnavailableError(
-        f"{type(target).__name__}.{call.method} failed: {exc} (the store cannot be reached)"
-    )
+def _unavailable(target: object) -> ErrorFactory:
+    def to_error(method: str, exc: BaseException) -> CacheUnavailableError:
+        return CacheUnavailableError(
+            f"{type(target).__name__}.{method} failed: {exc} (the store cannot be reached)"
+        )
+
+    return to_error
 
 
 def run(target: Any, plan: CallScript[T]) -> T:
@@ -84,11 +88,10 @@ def run(target: Any, plan: CallScript[T]) -> T:
         call = next(plan)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    to_error = _unavailable(target)
     while True:
-        try:
+        with map_exceptions(OSError, to_error, call.method):
             result = getattr(target, call.method)(*call.args, **call.kwargs)
-        except OSError as exc:
-            raise _unavailable(target, call, exc) from exc
         try:
             call = plan.send(result)
         except StopIteration as done:
@@ -101,11 +104,10 @@ async def arun(target: Any, plan: CallScript[T]) -> T:
         call = next(plan)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+    to_error = _unavailable(target)
     while True:
-        try:
+        with map_exceptions(OSError, to_error, call.method):
             result = await getattr(target, "a" + call.method)(*call.args, **call.kwargs)
-        except OSError as exc:
-            raise _unavailable(target, call, exc) from exc
         try:
             call = plan.send(result)
         except StopIteration as done:

@@ -118,6 +118,7 @@ class LangChainCacheAdapter(EnvelopeCache):
         self.capabilities = CacheCapabilities(
             ttl="emulated",
             atomic_take=False,
+            compare_and_set=False,  # no atomic compare-and-set in the bridged store
             persistent=persistent,
             shared=shared,
             listing=False,

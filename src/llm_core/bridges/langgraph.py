@@ -86,6 +86,7 @@ class LangGraphCacheAdapter(EnvelopeCache):
         self.capabilities = CacheCapabilities(
             ttl="exact",
             atomic_take=False,
+            compare_and_set=False,  # no atomic compare-and-set in the bridged store
             persistent=persistent,
             shared=shared,
             listing=False,

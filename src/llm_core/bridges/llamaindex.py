@@ -106,6 +106,7 @@ class LlamaIndexKVStoreAdapter(EnvelopeCache):
         self.capabilities = CacheCapabilities(
             ttl="emulated",
             atomic_take=False,
+            compare_and_set=False,  # no atomic compare-and-set in the bridged store
             persistent=persistent,
             shared=shared,
             listing=True,

@@ -9,6 +9,9 @@
   runs it once every ``sweep_interval`` seconds (a partial index keeps it cheap).
 * ``take`` is one ``DELETE … RETURNING`` statement (SQLite ≥ 3.35), else a
   ``BEGIN IMMEDIATE`` transaction: of any number of concurrent takes, one gets the value.
+* ``compare_and_set`` is one conditional statement (``UPDATE``/``DELETE … WHERE value = ?``
+  or an ``INSERT … ON CONFLICT DO UPDATE WHERE expired``, SQLite ≥ 3.24), else a
+  ``BEGIN IMMEDIATE`` transaction; an expired row counts as absent.
 * The file is created with mode 0600 before SQLite opens it; SQLite gives its ``-wal`` and
   ``-shm`` files the database file's permissions.
 * A schema version table: a file written by a newer llm-core is refused with
@@ -16,7 +19,8 @@
 * Async faces run the same sync code in a worker thread (``asyncio.to_thread``), so the event
   loop never waits on the disk.
 * ``sqlite3`` errors (locked past ``busy_timeout``, disk I/O, closed cache) raise
-  :class:`~llm_core.errors.CacheUnavailableError` with the cause chained.
+  :class:`~llm_core.errors.CacheUnavailableError` with the cause chained (one helper,
+  :func:`~llm_core.cache._errors.map_exceptions`, wraps every call).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from llm_core.cache._contract import CacheCapabilities
+from llm_core.cache._errors import map_exceptions
 from llm_core.cache._validation import check_key, check_ttl, check_value
 from llm_core.errors import CacheFormatError, CacheUnavailableError, ConfigurationError
 
@@ -41,6 +46,9 @@ SCHEMA_VERSION = 1
 
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """``DELETE … RETURNING`` is available in the linked SQLite library."""
+
+HAS_UPSERT = sqlite3.sqlite_version_info >= (3, 24, 0)
+"""``INSERT … ON CONFLICT DO UPDATE`` is available in the linked SQLite library."""
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -59,6 +67,16 @@ _DELETE = "DELETE FROM llm_core_cache WHERE key = ?"
 _TAKE = "DELETE FROM llm_core_cache WHERE key = ? RETURNING value, expires_at"
 _TAKE_SELECT = "SELECT value, expires_at FROM llm_core_cache WHERE key = ?"
 _TOUCH = "UPDATE llm_core_cache SET expires_at = ? WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_CAS_SWAP = "UPDATE llm_core_cache SET value = ?, expires_at = ? WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_CAS_DELETE = "DELETE FROM llm_core_cache WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_CAS_INSERT = (
+    "INSERT INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+    " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+    " WHERE llm_core_cache.expires_at < ?"  # only over an expired row (NULL = never expires)
+)
+_CAS_ABSENT = (
+    "SELECT 1 FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
+)
 _SWEEP = "DELETE FROM llm_core_cache WHERE expires_at < ?"
 _KEYS_ALL = "SELECT key FROM llm_core_cache WHERE expires_at IS NULL OR expires_at >= ?"
 _KEYS_FROM = (
@@ -84,7 +102,13 @@ class SQLiteCache:
     """
 
     capabilities = CacheCapabilities(
-        ttl="exact", atomic_take=True, persistent=True, shared=True, listing=True, sweep=True
+        ttl="exact",
+        atomic_take=True,
+        persistent=True,
+        shared=True,
+        listing=True,
+        sweep=True,
+        compare_and_set=True,
     )
 
     def __init__(
@@ -126,6 +150,7 @@ class SQLiteCache:
         self._conns_lock = threading.Lock()
         self._closed = False
         self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
+        self._cas_impl = self._cas_statement if HAS_UPSERT else self._cas_transaction
         _create_private_file(self._path)
         self._initialise(self._conn())
         self._next_sweep = clock() + self._sweep_interval
@@ -225,7 +250,11 @@ class SQLiteCache:
         conn.execute("INSERT INTO llm_core_schema (version) VALUES (?)", (SCHEMA_VERSION,))
         return SCHEMA_VERSION
 
-    def _error(self, operation: str, exc: sqlite3.Error) -> CacheUnavailableError:
+    def _map(self, operation: str) -> map_exceptions:
+        """Any ``sqlite3.Error`` in the block → ``CacheUnavailableError`` (see :meth:`_error`)."""
+        return map_exceptions(sqlite3.Error, self._error, operation)
+
+    def _error(self, operation: str, exc: BaseException) -> CacheUnavailableError:
         if isinstance(exc, sqlite3.ProgrammingError) and self._closed:
             return CacheUnavailableError(f"{self!r} is closed")
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
@@ -240,10 +269,8 @@ class SQLiteCache:
     def get(self, key: str) -> bytes | None:
         """The live value at ``key``, or ``None`` if absent or expired."""
         check_key(key)
-        try:
+        with self._map("get"):
             row = self._conn().execute(_GET, (key, self._clock())).fetchone()
-        except sqlite3.Error as exc:
-            raise self._error("get", exc) from exc
         return None if row is None else row[0]
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
@@ -252,30 +279,24 @@ class SQLiteCache:
         check_value(value)
         ttl = check_ttl(ttl)
         now = self._clock()
-        try:
+        with self._map("set"):
             conn = self._conn()
             conn.execute(_SET, (key, value, None if ttl is None else now + ttl))
             if now >= self._next_sweep:
                 self._sweep(conn, now)
-        except sqlite3.Error as exc:
-            raise self._error("set", exc) from exc
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         check_key(key)
-        try:
+        with self._map("delete"):
             self._conn().execute(_DELETE, (key,))
-        except sqlite3.Error as exc:
-            raise self._error("delete", exc) from exc
 
     def take(self, key: str) -> bytes | None:
         """Atomically remove and return the live value at ``key`` (``None`` if absent/expired)."""
         check_key(key)
         now = self._clock()  # before the DELETE: a clock that raises must not lose the entry
-        try:
+        with self._map("take"):
             row = self._take_impl(self._conn(), key)
-        except sqlite3.Error as exc:
-            raise self._error("take", exc) from exc
         if row is None or (row[1] is not None and row[1] < now):
             return None
         return row[0]
@@ -304,20 +325,81 @@ class SQLiteCache:
         check_key(key)
         ttl = check_ttl(ttl)
         now = self._clock()
-        try:
+        with self._map("touch"):
             cursor = self._conn().execute(_TOUCH, (None if ttl is None else now + ttl, key, now))
-        except sqlite3.Error as exc:
-            raise self._error("touch", exc) from exc
         return cursor.rowcount == 1
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        """Set ``key`` to ``new`` (``None`` = delete) only if its live value is ``expected``
+        (``None`` = absent or expired), atomically; ``True`` if it did."""
+        check_key(key)
+        if expected is not None:
+            check_value(expected)
+        if new is not None:
+            check_value(new)
+        ttl = check_ttl(ttl)
+        now = self._clock()
+        expires_at = None if ttl is None else now + ttl
+        with self._map("compare_and_set"):
+            conn = self._conn()
+            done = self._cas_impl(conn, key, expected, new, expires_at, now)
+            if done and new is not None and now >= self._next_sweep:
+                self._sweep(conn, now)
+        return done
+
+    @staticmethod
+    def _cas_statement(
+        conn: sqlite3.Connection,
+        key: str,
+        expected: bytes | None,
+        new: bytes | None,
+        expires_at: float | None,
+        now: float,
+    ) -> bool:
+        """One conditional statement; the row count says whether it matched."""
+        if expected is None and new is None:
+            return conn.execute(_CAS_ABSENT, (key, now)).fetchone() is None
+        if expected is None:
+            cursor = conn.execute(_CAS_INSERT, (key, new, expires_at, now))
+        elif new is None:
+            cursor = conn.execute(_CAS_DELETE, (key, expected, now))
+        else:
+            cursor = conn.execute(_CAS_SWAP, (new, expires_at, key, expected, now))
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def _cas_transaction(
+        conn: sqlite3.Connection,
+        key: str,
+        expected: bytes | None,
+        new: bytes | None,
+        expires_at: float | None,
+        now: float,
+    ) -> bool:
+        """``compare_and_set`` for SQLite < 3.24: the write lock is held from read to write."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(_TAKE_SELECT, (key,)).fetchone()
+            live = row is not None and (row[1] is None or row[1] >= now)
+            done = (row[0] if live else None) == expected
+            if done and new is None:
+                conn.execute(_DELETE, (key,))
+            elif done:
+                conn.execute(_SET, (key, new, expires_at))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return done
 
     # --- housekeeping ---------------------------------------------------------
 
     def sweep(self) -> int:
         """Delete every expired row now; return how many were deleted."""
-        try:
+        with self._map("sweep"):
             return self._sweep(self._conn(), self._clock())
-        except sqlite3.Error as exc:
-            raise self._error("sweep", exc) from exc
 
     def _sweep(self, conn: sqlite3.Connection, now: float) -> int:
         self._next_sweep = now + self._sweep_interval
@@ -340,17 +422,13 @@ class SQLiteCache:
             sql, params = _KEYS_FROM, (prefix, now)
         else:
             sql, params = _KEYS_RANGE, (prefix, upper, now)
-        try:
+        with self._map("keys"):
             return [row[0] for row in self._conn().execute(sql, params)]
-        except sqlite3.Error as exc:
-            raise self._error("keys", exc) from exc
 
     def clear(self) -> None:
         """Remove every entry."""
-        try:
+        with self._map("clear"):
             self._conn().execute(_CLEAR)
-        except sqlite3.Error as exc:
-            raise self._error("clear", exc) from exc
 
     @property
     def path(self) -> str:
@@ -401,6 +479,12 @@ class SQLiteCache:
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
         return await asyncio.to_thread(self.touch, key, ttl)
+
+    async def acompare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        """Async face of :meth:`compare_and_set`."""
+        return await asyncio.to_thread(self.compare_and_set, key, expected, new, ttl)
 
     async def akeys(self, prefix: str = "") -> list[str]:
         """Async face of :meth:`keys`."""

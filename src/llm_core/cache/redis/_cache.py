@@ -13,13 +13,17 @@ The sync face sends the command with ``redis.Redis.execute_command``, the async 
 ``touch(key, ttl)``   ``PEXPIRE p+key ms``
 ``touch(key, None)``  ``GETEX p+key PERSIST`` (``PERSIST`` alone answers 0 both for
                       "absent" and "had no TTL"; ``GETEX`` tells them apart)
+``compare_and_set``   ``EVALSHA`` of one Lua script (GET, compare, SET/DEL), atomic on the
+                      server; ``EVAL`` once if the server answers ``NOSCRIPT``
 ``keys(prefix)``      ``SCAN … MATCH <escaped p+prefix>*`` (never ``KEYS``)
 ====================  ===============================================================
 
 Redis ≥ 6.2 (``GETDEL``, ``GETEX``).  ``p`` is the namespace prefix (default ``"llm-core:"``),
 so several apps share one database.  Redis drops expired keys itself, so ``sweep()`` is a
 no-op returning 0.  Any redis-py error (connection refused, timeout, loading, ...) raises
-:class:`~llm_core.errors.CacheUnavailableError` with the cause chained.
+:class:`~llm_core.errors.CacheUnavailableError` with the cause chained (one helper,
+:func:`~llm_core.cache._errors.map_exceptions`, wraps every call).  ``capabilities.evicts``
+stays ``False``: whether the server evicts depends on its ``maxmemory-policy``.
 
 An asyncio client is bound to the event loop it first ran on, so unless you pass
 ``async_client`` the cache makes one per running loop, lazily, from the same URL or
@@ -34,9 +38,13 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from llm_core.cache._contract import CacheCapabilities
+from llm_core.cache._errors import map_exceptions, unavailable
 from llm_core.cache.redis._commands import (
+    CAS_SCRIPT,
     SCAN_COUNT,
     client_from_url,
+    cmd_cas,
     cmd_delete,
     cmd_get,
     cmd_scan,
@@ -50,8 +58,7 @@ from llm_core.cache.redis._commands import (
     scan_pattern,
     settings_of,
 )
-from llm_core.cache._contract import CacheCapabilities
-from llm_core.errors import CacheUnavailableError, ConfigurationError
+from llm_core.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "RedisCache"]
 
@@ -68,7 +75,13 @@ class RedisCache:
     """
 
     capabilities = CacheCapabilities(
-        ttl="exact", atomic_take=True, persistent=True, shared=True, listing=True, sweep=True
+        ttl="exact",
+        atomic_take=True,
+        persistent=True,
+        shared=True,
+        listing=True,
+        sweep=True,
+        compare_and_set=True,
     )
 
     def __init__(
@@ -120,7 +133,9 @@ class RedisCache:
         self._aclients_lock = threading.Lock()
         self._prefix = prefix
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._where = describe(self._settings)
+        self._unavailable = unavailable(f"Redis at {self._where}")
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, **options: Any) -> RedisCache:
@@ -137,50 +152,53 @@ class RedisCache:
         """The sync ``redis.Redis`` client."""
         return self._client
 
-    def _unavailable(self, command: str, exc: BaseException) -> CacheUnavailableError:
-        return CacheUnavailableError(f"Redis at {self._where}: {command} failed: {exc}")
+    def _map(self, command: str) -> map_exceptions:
+        """Any redis-py error or ``OSError`` in the block → ``CacheUnavailableError``."""
+        return map_exceptions(self._errors, self._unavailable, command)
 
     # --- sync driver -------------------------------------------------------------------
 
     def get(self, key: str) -> bytes | None:
         """The live value at ``key``, or ``None``."""
         cmd = cmd_get(self._prefix, key)
-        try:
+        with self._map("GET"):
             return self._execute(*cmd)  # type: ignore[no-any-return]
-        except self._errors as exc:
-            raise self._unavailable("GET", exc) from exc
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
         cmd = cmd_set(self._prefix, key, value, ttl)
-        try:
+        with self._map("SET"):
             self._execute(*cmd)
-        except self._errors as exc:
-            raise self._unavailable("SET", exc) from exc
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         cmd = cmd_delete(self._prefix, key)
-        try:
+        with self._map("DEL"):
             self._execute(*cmd)
-        except self._errors as exc:
-            raise self._unavailable("DEL", exc) from exc
 
     def take(self, key: str) -> bytes | None:
         """Atomically remove and return the value at ``key`` (``GETDEL``)."""
         cmd = cmd_take(self._prefix, key)
-        try:
+        with self._map("GETDEL"):
             return self._execute(*cmd)  # type: ignore[no-any-return]
-        except self._errors as exc:
-            raise self._unavailable("GETDEL", exc) from exc
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
         cmd = cmd_touch(self._prefix, key, ttl)
-        try:
+        with self._map(cmd[0]):
             return reply_touch(self._execute(*cmd))
-        except self._errors as exc:
-            raise self._unavailable(cmd[0], exc) from exc
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        """Set ``key`` to ``new`` (``None`` = delete) only if its value is ``expected``
+        (``None`` = absent), atomically (one Lua script); ``True`` if it did."""
+        cmd = cmd_cas(self._prefix, key, expected, new, ttl)
+        with self._map("EVALSHA"):
+            try:
+                return bool(self._execute(*cmd))
+            except self._no_script:
+                return bool(self._execute("EVAL", CAS_SCRIPT, *cmd[2:]))
 
     def keys(self, prefix: str = "") -> list[str]:
         """Live keys starting with ``prefix`` (``SCAN``, so the server is never blocked)."""
@@ -189,12 +207,10 @@ class RedisCache:
             return []
         found: set[str] = set()
         cursor = -1
-        try:
+        with self._map("SCAN"):
             while cursor != 0:
                 reply = self._execute(*cmd_scan(max(cursor, 0), pattern))
                 cursor = reply_scan(reply, len(self._prefix), found)
-        except self._errors as exc:
-            raise self._unavailable("SCAN", exc) from exc
         return list(found)
 
     def clear(self) -> None:
@@ -202,10 +218,8 @@ class RedisCache:
         keys = self.keys()
         for start in range(0, len(keys), SCAN_COUNT):
             names = [self._prefix + k for k in keys[start : start + SCAN_COUNT]]
-            try:
+            with self._map("UNLINK"):
                 self._execute("UNLINK", *names)
-            except self._errors as exc:
-                raise self._unavailable("UNLINK", exc) from exc
 
     def sweep(self) -> int:
         """Nothing to do: Redis drops expired keys itself.  Always 0."""
@@ -262,42 +276,44 @@ class RedisCache:
     async def aget(self, key: str) -> bytes | None:
         """Async face of :meth:`get`."""
         cmd = cmd_get(self._prefix, key)
-        try:
+        with self._map("GET"):
             return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
-        except self._errors as exc:
-            raise self._unavailable("GET", exc) from exc
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Async face of :meth:`set`."""
         cmd = cmd_set(self._prefix, key, value, ttl)
-        try:
+        with self._map("SET"):
             await self._aclient().execute_command(*cmd)
-        except self._errors as exc:
-            raise self._unavailable("SET", exc) from exc
 
     async def adelete(self, key: str) -> None:
         """Async face of :meth:`delete`."""
         cmd = cmd_delete(self._prefix, key)
-        try:
+        with self._map("DEL"):
             await self._aclient().execute_command(*cmd)
-        except self._errors as exc:
-            raise self._unavailable("DEL", exc) from exc
 
     async def atake(self, key: str) -> bytes | None:
         """Async face of :meth:`take`."""
         cmd = cmd_take(self._prefix, key)
-        try:
+        with self._map("GETDEL"):
             return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
-        except self._errors as exc:
-            raise self._unavailable("GETDEL", exc) from exc
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
         cmd = cmd_touch(self._prefix, key, ttl)
-        try:
+        with self._map(cmd[0]):
             return reply_touch(await self._aclient().execute_command(*cmd))
-        except self._errors as exc:
-            raise self._unavailable(cmd[0], exc) from exc
+
+    async def acompare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        """Async face of :meth:`compare_and_set`."""
+        cmd = cmd_cas(self._prefix, key, expected, new, ttl)
+        with self._map("EVALSHA"):
+            client = self._aclient()
+            try:
+                return bool(await client.execute_command(*cmd))
+            except self._no_script:
+                return bool(await client.execute_command("EVAL", CAS_SCRIPT, *cmd[2:]))
 
     async def akeys(self, prefix: str = "") -> list[str]:
         """Async face of :meth:`keys`."""
@@ -306,13 +322,11 @@ class RedisCache:
             return []
         found: set[str] = set()
         cursor = -1
-        try:
+        with self._map("SCAN"):
             client = self._aclient()
             while cursor != 0:
                 reply = await client.execute_command(*cmd_scan(max(cursor, 0), pattern))
                 cursor = reply_scan(reply, len(self._prefix), found)
-        except self._errors as exc:
-            raise self._unavailable("SCAN", exc) from exc
         return list(found)
 
     async def asweep(self) -> int:

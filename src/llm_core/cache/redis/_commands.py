@@ -9,6 +9,7 @@ printing a password.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -17,7 +18,10 @@ from llm_core.errors import ConfigurationError, MissingDependencyError
 
 __all__ = [
     "SCAN_COUNT",
+    "CAS_SCRIPT",
+    "CAS_SHA",
     "Command",
+    "cmd_cas",
     "cmd_delete",
     "cmd_get",
     "cmd_scan",
@@ -75,6 +79,48 @@ def cmd_touch(prefix: str, key: str, ttl: float | None) -> Command:
     if check_ttl(ttl) is None or ttl * 1000 > _FOREVER_MS:  # type: ignore[operator]
         return ("GETEX", prefix + key, "PERSIST")
     return ("PEXPIRE", prefix + key, ms(ttl))  # type: ignore[arg-type]
+
+
+CAS_SCRIPT = b"""\
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '0' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return 1
+"""
+"""Compare-and-set as one script (atomic on the server).  ``KEYS[1]``: the key; ``ARGV``: has
+expected (``'1'``/``'0'``), expected, has new (``'0'`` = delete), new, PX ms (``''`` = none).
+A missing key reads as ``false``, so ``expected=None`` is "absent" (Redis expires keys itself)."""
+CAS_SHA = hashlib.sha1(CAS_SCRIPT, usedforsecurity=False).hexdigest()  # Redis names scripts so
+
+
+def cmd_cas(
+    prefix: str, key: str, expected: bytes | None, new: bytes | None, ttl: float | None
+) -> Command:
+    """The ``EVALSHA`` of :data:`CAS_SCRIPT`; swap ``EVALSHA``/``CAS_SHA`` for ``EVAL``/the
+    script when the server answers ``NOSCRIPT``.  TTLs follow :func:`cmd_set`."""
+    check_key(key)
+    if expected is not None:
+        check_value(expected)
+    if new is not None:
+        check_value(new)
+    seconds = check_ttl(ttl)
+    px = "" if seconds is None or seconds * 1000 > _FOREVER_MS else ms(seconds)
+    return (
+        "EVALSHA", CAS_SHA, 1, prefix + key,
+        "0" if expected is None else "1", b"" if expected is None else expected,
+        "0" if new is None else "1", b"" if new is None else new,
+        px,
+    )  # fmt: skip
 
 
 def reply_touch(reply: object) -> bool:
