@@ -14,7 +14,7 @@ from llm_core.cache import (
     SQLiteCache,
     cache_from_url,
 )
-from llm_core.sessions import ResumeSnapshot, SessionStore, session_store_from_cache
+from llm_core.sessions import ResumeSnapshot, SessionInfo, SessionStore
 from llm_core.workflow import (
     AdapterBundle,
     Error,
@@ -49,7 +49,7 @@ __all__ = [
     "StepContext",
     "Workflow",
     "recipes",
-    "session_store_from_cache",
+    "SessionInfo",
     "Cache",
     "CacheCapabilities",
     "MemoryCache",

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -33,11 +34,12 @@ from llm_core.workflow import (
     Workflow,
     recipe_names,
 )
-from llm_core.sessions import ListableCacheSessionStore, session_store_from_cache
+from llm_core.sessions import SessionStore
 
 __all__ = ["EXIT_CODES", "default_cache_url", "main"]
 
 CACHE_ENV = "LLM_CORE_CACHE_URL"
+SECRET_KEY_ENV = "LLM_CORE_SECRET_KEY"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -50,6 +52,11 @@ EXIT_CODES: dict[str, int] = {
     "invalid_resume_input": 6,
     "cache_unavailable": 7,
     "snapshot_not_serializable": 8,
+    "session_busy": 9,
+    "session_already_resumed": 10,
+    "session_cancelled": 11,
+    "session_invalid": 12,
+    "session_store_full": 13,
 }
 """Exit status for each ``Error`` kind; any other kind exits 1, bad usage exits 2."""
 
@@ -64,12 +71,18 @@ exit status:
   6  invalid resume input (the token stays resumable)
   7  cache unavailable
   8  the paused state could not be stored
+  9  session busy (another resume holds it; retry after its lease)
+ 10  session already resumed (repeat the same --request-id to see its outcome)
+ 11  session cancelled
+ 12  session invalid (unreadable, or its signature does not match)
+ 13  session store full
 
 examples:
   llm-core run hitl-gate "Ship the release notes on Friday"
   llm-core resume TOKEN --decision approve --notes "lgtm"
   llm-core resume TOKEN --decision edit --edited "Ship them on Monday"
   llm-core sessions list
+  llm-core sessions cancel TOKEN
   LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 llm-core sessions list --json
 """
 
@@ -115,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: ${CACHE_ENV}, else a SQLite file under $XDG_STATE_HOME/llm-core)",
     )
     common.add_argument(
+        "--secret-key-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"a UTF-8 text file holding the key that signs stored sessions "
+        f"(default: ${SECRET_KEY_ENV}; without one, records are unsigned)",
+    )
+    common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
     parser = argparse.ArgumentParser(
@@ -152,22 +172,42 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument(
         "--session-ttl", type=_seconds, metavar="SECONDS", help="if it pauses again"
     )
+    resume.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="makes the resume idempotent: repeat it with the same ID to see the outcome again",
+    )
 
     sessions = commands.add_parser("sessions", parents=[common], help="inspect pending sessions")
     actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="pending tokens, pause kind, time left")
     actions.add_parser("sweep", parents=[common], help="delete expired entries now")
+    cancel = actions.add_parser("cancel", parents=[common], help="cancel a pending session")
+    cancel.add_argument("token", metavar="TOKEN")
     return parser
 
 
 # --- commands ----------------------------------------------------------------------------
 
 
-def _runtime(recipe: str, cache: Cache, session_ttl: float | None) -> Runtime:
+def _runtime(recipe: str, cache: Cache, session_ttl: float | None, key: str | None) -> Runtime:
     if recipe not in recipe_names():
         raise _UsageError(f"no recipe named {recipe!r}; known recipes: {recipe_names()}")
     plugin = Plugin(key="adapter.cache", mode="override", adapters=AdapterBundle(cache=cache))
-    return Workflow.recipe(recipe).use(plugin).build(session_ttl=session_ttl)
+    return Workflow.recipe(recipe).use(plugin).build(session_ttl=session_ttl, secret_key=key)
+
+
+def _secret_key(args: argparse.Namespace) -> str | None:
+    """The signing key: ``--secret-key-file`` (UTF-8 text, trailing newline dropped), else
+    ``$LLM_CORE_SECRET_KEY``, else none."""
+    path = getattr(args, "secret_key_file", None)
+    if path is not None:
+        try:
+            text = Path(path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _UsageError(f"--secret-key-file {path!r}: {exc}") from None
+        return text.rstrip("\r\n") or None
+    return os.environ.get(SECRET_KEY_ENV) or None
 
 
 def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
@@ -180,7 +220,7 @@ def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
             value = json.loads(text)
         except ValueError as exc:
             raise _UsageError(f"--input-json: INPUT is not valid JSON: {exc}") from exc
-    return _runtime(args.recipe, cache, args.session_ttl).run(value)
+    return _runtime(args.recipe, cache, args.session_ttl, _secret_key(args)).run(value)
 
 
 def _resume_input(args: argparse.Namespace) -> Any:
@@ -203,44 +243,69 @@ def _resume_input(args: argparse.Namespace) -> Any:
 
 def _resume(args: argparse.Namespace, cache: Cache) -> Outcome:
     resume_input = _resume_input(args)
-    # The snapshot names its recipe; peek (without claiming) to build the matching runtime.
+    key = _secret_key(args)
+    # The record names its recipe; peek (without claiming) to build the matching runtime.
     # An unknown, used, expired or malformed token falls through to the default recipe,
     # whose resume reports exactly which of those it is.
     try:
-        snapshot = session_store_from_cache(cache).get(args.token)
+        record = SessionStore(cache, secret_key=key).record(args.token)
     except LlmCoreError:
-        snapshot = None
+        record = None
+    snapshot = record.snapshot if record is not None else None
     recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
-    return _runtime(recipe, cache, args.session_ttl).resume(args.token, resume_input)
+    runtime = _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, args.session_ttl, key)
+    return runtime.resume(args.token, resume_input, request_id=args.request_id)
 
 
-def _sessions_list(cache: Cache, as_json: bool, out: TextIO) -> int:
-    store = session_store_from_cache(cache)
-    if not isinstance(store, ListableCacheSessionStore):
+def _cancel(args: argparse.Namespace, cache: Cache) -> Outcome:
+    key = _secret_key(args)
+    try:
+        record = SessionStore(cache, secret_key=key).record(args.token)
+    except LlmCoreError:
+        record = None
+    snapshot = record.snapshot if record is not None else None
+    recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
+    runtime = _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, None, key)
+    return runtime.cancel(args.token)
+
+
+def _sessions_list(args: argparse.Namespace, cache: Cache, as_json: bool, out: TextIO) -> int:
+    store = SessionStore(cache, secret_key=_secret_key(args))
+    if not store.listable:
         raise _UsageError(f"{type(cache).__name__} cannot list its keys; use SQLite or Redis")
     now = time.time()
-    rows: list[dict[str, Any]] = [
-        {
-            "token": s.token,
-            "recipe": s.recipe,
-            "pause_kind": s.pause_kind,
-            "step": s.step,
-            "created_at": s.created_at,
-            "expires_at": s.expires_at,
-            "seconds_left": max(0.0, s.expires_at - now),
-        }
-        for s in store.sessions()
-    ]
+    rows: list[dict[str, Any]] = []
+    for info in store.sessions():
+        s = info.snapshot
+        rows.append(
+            {
+                "token": info.token,
+                "status": info.status,
+                "recipe": s.recipe if s else None,
+                "pause_kind": s.pause_kind if s else None,
+                "step": s.step if s else None,
+                "created_at": s.created_at if s else None,
+                "expires_at": s.expires_at if s else None,
+                "seconds_left": max(0.0, s.expires_at - now) if s else None,
+                "problem": info.problem,
+            }
+        )
     if as_json:
         print(json.dumps({"sessions": rows}), file=out)
         return EXIT_OK
     if not rows:
         print("no pending sessions", file=out)
         return EXIT_OK
-    print(f"{'TOKEN':<40}  {'RECIPE':<12}  {'KIND':<8}  TIME LEFT", file=out)
+    print(f"{'TOKEN':<40}  {'RECIPE':<12}  {'KIND':<8}  {'STATUS':<8}  TIME LEFT", file=out)
     for row in rows:
-        left = _duration(row["seconds_left"])
-        print(f"{row['token']:<40}  {row['recipe']:<12}  {row['pause_kind']:<8}  {left}", file=out)
+        left = "-" if row["seconds_left"] is None else _duration(row["seconds_left"])
+        print(
+            _safe(
+                f"{row['token']:<40}  {row['recipe'] or '?':<12}  {row['pause_kind'] or '?':<8}  "
+                f"{row['status']:<8}  {left}"
+            ),
+            file=out,
+        )
     return EXIT_OK
 
 
@@ -264,11 +329,25 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _safe(text: str) -> str:
+    """``text`` fit for a terminal: control characters escaped, lone surrogates too."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                        else f"\\u{ord(m.group()):04x}", text)  # fmt: skip
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _pretty(value: Any) -> str:
+    return _safe(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
 def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
     if as_json:
         document = outcome.to_dict()
         document.pop("trace", None)
-        print(json.dumps(document, default=str), file=out)
+        print(json.dumps(document, default=str), file=out)  # ensure_ascii: always printable
     elif isinstance(outcome, Paused):
         try:
             expires = datetime.fromtimestamp(outcome.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -278,13 +357,13 @@ def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
         print(f"paused ({outcome.pause_kind}); resume before {expires} (in {left})", file=out)
         print(f"token: {outcome.token}", file=out)
         print("payload:", file=out)
-        print(json.dumps(outcome.payload, indent=2, ensure_ascii=False, default=str), file=out)
+        print(_pretty(outcome.payload), file=out)
         print(f"next: llm-core resume {outcome.token} --decision approve", file=out)
     elif isinstance(outcome, Ok):
-        print("ok", file=out)
-        print(json.dumps(outcome.artefact, indent=2, ensure_ascii=False, default=str), file=out)
+        print("ok (replayed)" if outcome.replayed else "ok", file=out)
+        print(_pretty(outcome.artefact), file=out)
     else:
-        print(f"error ({outcome.kind}): {outcome.message}", file=err)
+        print(_safe(f"error ({outcome.kind}): {outcome.message}"), file=err)
         if outcome.resumable:
             print("the token is still resumable", file=err)
     if isinstance(outcome, Error):
@@ -296,7 +375,7 @@ def _fail(message: str, code: int, as_json: bool, kind: str) -> int:
     if as_json:
         print(json.dumps({"status": "error", "kind": kind, "error": {"message": message}}))
     else:
-        print(f"llm-core: error: {message}", file=sys.stderr)
+        print(_safe(f"llm-core: error: {message}"), file=sys.stderr)
     return code
 
 
@@ -304,12 +383,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llm-core`` console script; returns the exit status."""
     try:
         return _main(argv)
+    except KeyboardInterrupt:
+        print("llm-core: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (`llm-core sessions list | head -1`): not an error of ours.
         # Point stdout at /dev/null so the interpreter's final flush does not raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug of ours: one line, never a traceback (LLM_CORE_DEBUG shows it)
+        if os.environ.get("LLM_CORE_DEBUG"):
+            raise
+        print(_safe(f"llm-core: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -328,11 +415,14 @@ def _main(argv: Sequence[str] | None) -> int:
     except (LlmCoreError, ValueError, OSError) as exc:
         return _fail(f"--cache {url!r}: {exc}", EXIT_USAGE, as_json, "usage")
     try:
-        if args.command == "sessions":
-            if args.action == "list":
-                return _sessions_list(cache, as_json, sys.stdout)
+        if args.command == "sessions" and args.action == "list":
+            return _sessions_list(args, cache, as_json, sys.stdout)
+        if args.command == "sessions" and args.action == "sweep":
             return _sessions_sweep(cache, as_json, sys.stdout)
-        outcome = _run(args, cache) if args.command == "run" else _resume(args, cache)
+        if args.command == "sessions":
+            outcome = _cancel(args, cache)
+        else:
+            outcome = _run(args, cache) if args.command == "run" else _resume(args, cache)
         if isinstance(outcome, Paused) and not capabilities_of(cache).persistent:
             print(
                 f"llm-core: warning: {url} keeps sessions in this process only: once it exits, "

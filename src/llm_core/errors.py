@@ -20,9 +20,13 @@ __all__ = [
     "InvalidTokenError",
     "LlmCoreError",
     "MissingDependencyError",
+    "SessionAlreadyResumedError",
+    "SessionBusyError",
+    "SessionCancelledError",
     "SessionError",
     "SessionExpiredError",
     "SessionNotFoundError",
+    "SessionStoreFullError",
     "SnapshotSerializationError",
     "WorkflowError",
 ]
@@ -102,6 +106,22 @@ class SnapshotSerializationError(SessionError, TypeError):
 
 class InvalidSnapshotError(SessionError, ValueError):
     """A stored session snapshot is not valid JSON of the expected shape or version."""
+
+
+class SessionBusyError(SessionError):
+    """Another resume holds the session's lease right now; try again after it."""
+
+
+class SessionAlreadyResumedError(SessionError):
+    """The session was completed by an earlier resume (a token completes exactly once)."""
+
+
+class SessionCancelledError(SessionError):
+    """The session was cancelled; it can no longer be resumed."""
+
+
+class SessionStoreFullError(SessionError):
+    """The cache has no room for another pending session without evicting one."""
 
 
 class WorkflowError(LlmCoreError):

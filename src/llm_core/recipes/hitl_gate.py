@@ -20,6 +20,8 @@ from typing import Any
 from llm_core.cache import Cache, MemoryCache
 from llm_core.errors import InvalidInputError, InvalidResumeInputError
 from llm_core.workflow import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_RESULT_TTL,
     AdapterBundle,
     BuildOptions,
     Plugin,
@@ -30,7 +32,7 @@ from llm_core.workflow import (
 )
 from llm_core.workflow.steps import StepResult
 
-__all__ = ["CACHE_PLUGIN_KEY", "DECISIONS", "NAME", "hitl_gate"]
+__all__ = ["CACHE_PLUGIN_KEY", "DECISIONS", "NAME", "RESUME_SCHEMA", "hitl_gate"]
 
 NAME = "hitl-gate"
 CACHE_PLUGIN_KEY = "adapter.cache"
@@ -38,6 +40,22 @@ DECISIONS = ("approve", "reject", "edit")
 _INPUT_KEYS = frozenset({"input", "policy"})
 _RESUME_KEYS = frozenset({"decision", "notes", "edited"})
 _RESUME_SHAPE = "{'decision': 'approve'|'reject'|'edit', 'notes'?: str, 'edited'?: str}"
+RESUME_SCHEMA: dict[str, Any] = {
+    "title": "Decision",
+    "type": "object",
+    "properties": {
+        "decision": {"enum": list(DECISIONS), "description": "approve, reject or edit the draft"},
+        "notes": {"type": ["string", "null"], "description": "why, for the record"},
+        "edited": {
+            "type": ["string", "null"],
+            "description": "the corrected text (only with decision 'edit')",
+        },
+    },
+    "required": ["decision"],
+    "additionalProperties": False,
+}
+"""What the gate's pause accepts (checked before the session is claimed; the step then checks
+that ``edited`` goes with ``edit``)."""
 
 
 def draft(ctx: StepContext, state: dict[str, Any]) -> StepResult | Awaitable[StepResult]:
@@ -94,7 +112,8 @@ def _as_text(result: Any) -> str:
 def gate(ctx: StepContext, state: dict[str, Any]) -> StepResult:
     """Pause for a human; on resume, validate and record the decision."""
     if not ctx.resumed:
-        return ctx.pause(kind="human", payload={"draft": state["draft"], "policy": state["policy"]})
+        payload = {"draft": state["draft"], "policy": state["policy"]}
+        return ctx.pause(kind="human", payload=payload, expects=RESUME_SCHEMA)
     decision, notes, edited = _check_decision(ctx.resume_input)
     return {**state, "decision": decision, "notes": notes, "edited": edited}
 
@@ -175,12 +194,17 @@ def hitl_gate(
     clock: Callable[[], float] | None = None,
     strict: bool = False,
     plugins: Sequence[Plugin] = (),
+    secret_key: str | bytes | None = None,
+    previous_keys: Sequence[str | bytes] = (),
+    lease_ttl: float = DEFAULT_LEASE_TTL,
+    result_ttl: float = DEFAULT_RESULT_TTL,
 ) -> Runtime:
     """A ready ``hitl-gate`` runtime: ``Workflow.recipe("hitl-gate")`` with these options.
 
     ``cache``: where sessions live (default: a private MemoryCache); ``session_ttl``: seconds a
     pause waits (default 24 h); ``model``: drafts from the input (``model(prompt) -> str`` or
-    a LangChain-style ``.invoke``); ``clock``: wall clock for tests; ``plugins``: more plugins.
+    a LangChain-style ``.invoke``); ``clock``: wall clock for tests; ``plugins``: more plugins;
+    ``secret_key``/``previous_keys``/``lease_ttl``/``result_ttl``: as for ``Workflow.build``.
     """
     workflow = Workflow.recipe(NAME)
     if cache is not None:
@@ -189,4 +213,12 @@ def hitl_gate(
         )
     if model is not None:
         workflow = workflow.use(Plugin(key="adapter.model", adapters=AdapterBundle(model=model)))
-    return workflow.use(*plugins).build(session_ttl=session_ttl, clock=clock, strict=strict)
+    return workflow.use(*plugins).build(
+        session_ttl=session_ttl,
+        clock=clock,
+        strict=strict,
+        secret_key=secret_key,
+        previous_keys=previous_keys,
+        lease_ttl=lease_ttl,
+        result_ttl=result_ttl,
+    )

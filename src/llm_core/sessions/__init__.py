@@ -1,21 +1,25 @@
-"""Paused sessions: snapshots, their encoding, tokens and the session store over a ``Cache``.
+"""Paused sessions: snapshots, their encoding and signing, tokens, and the lifecycle over a
+``Cache`` (pending → claimed → completed | cancelled | expired).
 
 Imports only :mod:`llm_core.cache` and :mod:`llm_core.errors`; the workflow layer builds on it.
+See ``docs/sessions.md``.
 """
 
 from __future__ import annotations
 
+from llm_core.sessions._codec import MAX_DEPTH, Signer
+from llm_core.sessions._lifecycle import CacheOp, Claim, Keyspace, Record, cas, load
+from llm_core.sessions._schema import SchemaLike, schema_errors, to_schema
+from llm_core.sessions._snapshot import SNAPSHOT_VERSION, ResumeSnapshot
 from llm_core.sessions._store import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_RESULT_TTL,
     SESSION_KEY_PREFIX,
-    SNAPSHOT_VERSION,
-    CacheSessionStore,
-    ListableCacheSessionStore,
-    ListableSessionStore,
-    ResumeSnapshot,
+    SessionInfo,
     SessionStore,
-    Token,
+    aperform,
     check_token,
-    session_store_from_cache,
+    perform,
 )
 from llm_core.sessions._tokens import (
     TOKEN_RANDOM_BYTES,
@@ -25,18 +29,29 @@ from llm_core.sessions._tokens import (
 )
 
 __all__ = [
+    "DEFAULT_LEASE_TTL",
+    "DEFAULT_RESULT_TTL",
+    "MAX_DEPTH",
     "SESSION_KEY_PREFIX",
     "SNAPSHOT_VERSION",
     "TOKEN_RANDOM_BYTES",
-    "CacheSessionStore",
-    "ListableCacheSessionStore",
-    "ListableSessionStore",
+    "CacheOp",
+    "Claim",
+    "Keyspace",
+    "Record",
     "ResumeSnapshot",
+    "SchemaLike",
+    "SessionInfo",
     "SessionStore",
-    "Token",
+    "Signer",
+    "aperform",
+    "cas",
     "check_token",
     "describe_token_shape",
+    "load",
     "mint_token",
-    "session_store_from_cache",
+    "perform",
+    "schema_errors",
+    "to_schema",
     "token_expiry",
 ]

@@ -1,61 +1,40 @@
-"""Paused sessions: the ``ResumeSnapshot`` record, the pure ``SessionStore`` protocol, and the one
-bridge from a ``Cache`` to a store, :func:`session_store_from_cache`.
+"""``SessionStore``: a runtime's paused sessions in a ``Cache`` -- look up, list, cancel.
 
-A snapshot is stored as UTF-8 JSON under ``"llm-core:session:" + token`` with the session's TTL,
-so an abandoned session expires with its cache entry.  Nothing here imports a cache backend:
-the bridge takes any object that satisfies the ``Cache`` protocol.  Never pickle.
+The lifecycle's transitions (:mod:`._lifecycle`) are generators of cache operations; this module
+performs them on a cache, synchronously (:func:`perform`) or not (:func:`aperform`), and is the
+one place a cache without an atomic compare-and-set gets an emulated one (get, compare, write:
+*not* atomic, so the runtime warns about such caches and ``strict`` refuses them).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from llm_core.cache import Cache, ListableCache
-from llm_core.cache._validation import check_ttl
-from llm_core.errors import (
-    InvalidSnapshotError,
-    InvalidTokenError,
-    InvalidTTLError,
-    SnapshotSerializationError,
-)
+from llm_core.cache import Cache, ListableCache, capabilities_of
+from llm_core.errors import ConfigurationError, InvalidSnapshotError, InvalidTokenError
+from llm_core.sessions._codec import Signer
+from llm_core.sessions._lifecycle import CacheOp, Keyspace, Record, Steps, cas, load
+from llm_core.sessions._snapshot import ResumeSnapshot
 
 __all__ = [
+    "DEFAULT_LEASE_TTL",
+    "DEFAULT_RESULT_TTL",
     "SESSION_KEY_PREFIX",
-    "SNAPSHOT_VERSION",
-    "CacheSessionStore",
-    "ListableCacheSessionStore",
-    "ListableSessionStore",
-    "ResumeSnapshot",
+    "SessionInfo",
     "SessionStore",
-    "Token",
+    "aperform",
     "check_token",
-    "session_store_from_cache",
+    "perform",
 ]
 
 SESSION_KEY_PREFIX = "llm-core:session:"
-SNAPSHOT_VERSION = 1
-Token: TypeAlias = str | int
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_encode = _ENCODER.encode
-_decode = json.loads
-_NUMBER = (int, float)
-_FIELDS = (
-    "token",
-    "pause_kind",
-    "created_at",
-    "last_accessed_at",
-    "expires_at",
-    "recipe",
-    "step",
-    "state",
-    "payload",
-    "version",
-)
+DEFAULT_LEASE_TTL = 300.0
+"""Seconds a resume holds a claimed session before another resume may take it over."""
+DEFAULT_RESULT_TTL = 900.0
+"""Seconds a completed or cancelled session's record is kept (replays, clear errors)."""
 
 
 def check_token(token: object) -> str:
@@ -66,326 +45,157 @@ def check_token(token: object) -> str:
     if kind is int:
         return str(token)
     raise InvalidTokenError(
-        f"a session token must be a non-empty str or an int, got {type(token).__name__} "
-        f"{token!r:.60}"
+        f"a session token must be a non-empty str or an int, got {type(token).__name__}"
     )
 
 
-def _session_ttl(ttl: float | None) -> float:
-    checked = check_ttl(ttl)
-    if checked is None:
-        raise InvalidTTLError("a session always expires: give touch a TTL in seconds, not None")
-    return checked
+def perform(cache: Cache, op: CacheOp) -> Any:
+    """Run one cache operation on the sync face."""
+    if op.method == "compare_and_set" and not capabilities_of(cache).compare_and_set:
+        key, expected, new, ttl = op.args
+        if cache.get(key) != expected:
+            return False
+        if new is None:
+            cache.delete(key)
+        else:
+            cache.set(key, new, ttl)
+        return True
+    return getattr(cache, op.method)(*op.args)
 
 
-def _check_keys(value: Any) -> None:
-    """``TypeError`` for a dict key that is not a str: JSON would store it as another key."""
-    if isinstance(value, dict):
-        for key in value:
-            if type(key) is not str and not isinstance(key, str):
-                raise TypeError(f"keys must be str, got {type(key).__name__} key {key!r:.40}")
-        items: Any = value.values()
-    elif isinstance(value, _SEQUENCES):
-        items = value
-    else:
-        return
-    for item in items:
-        if isinstance(item, _CONTAINERS):
-            _check_keys(item)
+async def aperform(cache: Cache, op: CacheOp) -> Any:
+    """Run one cache operation on the async face."""
+    if op.method == "compare_and_set" and not capabilities_of(cache).compare_and_set:
+        key, expected, new, ttl = op.args
+        if await cache.aget(key) != expected:
+            return False
+        if new is None:
+            await cache.adelete(key)
+        else:
+            await cache.aset(key, new, ttl)
+        return True
+    return await getattr(cache, "a" + op.method)(*op.args)
 
 
-_SEQUENCES = (list, tuple)
-_CONTAINERS = (dict, list, tuple)
+def _run(steps: Steps, cache: Cache) -> Any:
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            value = perform(cache, op)
+        except Exception as exc:  # the steps decide; they re-raise what they cannot handle
+            error = exc
+
+
+async def _arun(steps: Steps, cache: Cache) -> Any:
+    value: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            value = await aperform(cache, op)
+        except Exception as exc:  # the steps decide; they re-raise what they cannot handle
+            error = exc
 
 
 @dataclass(frozen=True, slots=True)
-class ResumeSnapshot:
-    """Everything needed to resume a paused run, in any process that runs the same recipe.
-
-    Times are wall-clock seconds on the runtime's clock.  ``state`` is the state the paused
-    ``step`` received; on resume that step runs again with it.  ``payload`` is what the pause
-    showed the outside world (e.g. the draft a human must approve).
-    """
+class SessionInfo:
+    """What a listing shows of one session: its token, status and snapshot (or the problem)."""
 
     token: str
-    pause_kind: str
-    created_at: float
-    last_accessed_at: float
-    expires_at: float
-    recipe: str
-    step: str
-    state: dict[str, Any]
-    payload: Any = None
-    version: int = SNAPSHOT_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON record, field by field."""
-        return {
-            "token": self.token,
-            "pause_kind": self.pause_kind,
-            "created_at": self.created_at,
-            "last_accessed_at": self.last_accessed_at,
-            "expires_at": self.expires_at,
-            "recipe": self.recipe,
-            "step": self.step,
-            "state": self.state,
-            "payload": self.payload,
-            "version": self.version,
-        }
-
-    def to_json(self) -> bytes:
-        """UTF-8 JSON bytes; ``SnapshotSerializationError`` names what cannot be stored."""
-        try:
-            _check_keys(self.state)
-            _check_keys(self.payload)
-            return _encode(self.to_dict()).encode("utf-8")
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise SnapshotSerializationError(self._what_failed(exc)) from exc
-
-    def _what_failed(self, exc: BaseException) -> str:
-        parts = []
-        for name, value in (("state", self.state), ("payload", self.payload)):
-            try:
-                _check_keys(value)
-                _encode(value).encode("utf-8")
-            except (TypeError, ValueError, RecursionError) as part_exc:
-                parts.append(f"{name} ({part_exc})")
-        what = " and ".join(parts) or f"the snapshot ({exc})"
-        return (
-            f"cannot pause at step {self.step!r}: {what} cannot be stored as JSON; keep state "
-            "and payload to dict/list/str/int/float/bool/None with finite numbers"
-        )
-
-    @classmethod
-    def from_json(cls, data: bytes) -> ResumeSnapshot:
-        """Parse stored bytes; ``InvalidSnapshotError`` if they are not a version-1 snapshot."""
-        try:
-            record = _decode(data.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, AttributeError) as exc:
-            raise InvalidSnapshotError(f"stored session is not valid UTF-8 JSON: {exc}") from exc
-        return cls.from_dict(record)
-
-    @classmethod
-    def from_dict(cls, record: object) -> ResumeSnapshot:
-        """Build from the JSON record, checking every field's type."""
-        if type(record) is not dict:
-            raise InvalidSnapshotError("stored session is not a JSON object")
-        version = record.get("version")
-        if version != SNAPSHOT_VERSION:
-            raise InvalidSnapshotError(
-                f"stored session has snapshot version {version!r}; "
-                f"this llm-core reads version {SNAPSHOT_VERSION}"
-            )
-        try:
-            snapshot = cls(
-                record["token"],
-                record["pause_kind"],
-                record["created_at"],
-                record["last_accessed_at"],
-                record["expires_at"],
-                record["recipe"],
-                record["step"],
-                record["state"],
-                record["payload"],
-                version,
-            )
-        except KeyError:
-            missing = [name for name in _FIELDS if name not in record]
-            raise InvalidSnapshotError(f"stored session lacks fields {missing}") from None
-        if not (
-            type(snapshot.token) is str
-            and type(snapshot.pause_kind) is str
-            and type(snapshot.recipe) is str
-            and type(snapshot.step) is str
-            and type(snapshot.state) is dict
-            and type(snapshot.created_at) in _NUMBER
-            and type(snapshot.last_accessed_at) in _NUMBER
-            and type(snapshot.expires_at) in _NUMBER
-        ):
-            raise InvalidSnapshotError("stored session has a field of the wrong type")
-        return snapshot
+    status: str  # pending | claimed | completed | cancelled | invalid
+    snapshot: ResumeSnapshot | None
+    problem: str | None = None
 
 
-@runtime_checkable
-class SessionStore(Protocol):
-    """Token → ``ResumeSnapshot`` with a TTL in seconds.  Tokens are ``str`` or ``int``
-    (``InvalidTokenError`` otherwise).  ``take`` is atomic: one caller gets the snapshot."""
+class SessionStore:
+    """The sessions of one cache and prefix, read and cancelled without running a workflow.
 
-    def get(self, token: Token) -> ResumeSnapshot | None: ...
-
-    def set(self, token: Token, snapshot: ResumeSnapshot, ttl: float | None) -> None: ...
-
-    def delete(self, token: Token) -> None: ...
-
-    def take(self, token: Token) -> ResumeSnapshot | None: ...
-
-    def touch(self, token: Token, ttl: float | None) -> bool: ...
-
-    async def aget(self, token: Token) -> ResumeSnapshot | None: ...
-
-    async def aset(self, token: Token, snapshot: ResumeSnapshot, ttl: float | None) -> None: ...
-
-    async def adelete(self, token: Token) -> None: ...
-
-    async def atake(self, token: Token) -> ResumeSnapshot | None: ...
-
-    async def atouch(self, token: Token, ttl: float | None) -> bool: ...
-
-
-@runtime_checkable
-class ListableSessionStore(SessionStore, Protocol):
-    """A store that can list its pending sessions (for ``llm-core sessions list``)."""
-
-    def tokens(self) -> list[str]: ...
-
-    def sessions(self) -> list[ResumeSnapshot]: ...
-
-    async def atokens(self) -> list[str]: ...
-
-    async def asessions(self) -> list[ResumeSnapshot]: ...
-
-
-class CacheSessionStore:
-    """A ``SessionStore`` over any ``Cache``: JSON bytes under ``prefix + token``.
-
-    ``touch`` re-stores the snapshot with new ``expires_at``/``last_accessed_at`` through an
-    atomic ``take`` (so it can never make a session resumable twice); the token keeps the
-    expiry it was minted with, which only matters for how a later miss is reported.
+    ``secret_key``/``previous_keys`` must be the runtime's, or signed records read as invalid.
     """
 
-    __slots__ = ("_clock", "cache", "prefix")
+    __slots__ = ("cache", "clock", "space")
 
     def __init__(
         self,
         cache: Cache,
         *,
         prefix: str = SESSION_KEY_PREFIX,
+        secret_key: str | bytes | None = None,
+        previous_keys: Sequence[str | bytes] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not isinstance(cache, Cache):
+            raise ConfigurationError(
+                f"a SessionStore needs a Cache (get/set/delete/take/touch and async faces), "
+                f"got {type(cache).__name__}"
+            )
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError(f"prefix must be a non-empty str, got {prefix!r}")
         self.cache = cache
-        self.prefix = prefix
-        self._clock = clock
+        self.space = Keyspace(prefix, Signer(secret_key, previous_keys))
+        self.clock = clock
 
-    def key(self, token: Token) -> str:
-        """The cache key a token's snapshot lives under."""
-        if type(token) is str and token:
-            return self.prefix + token
-        return self.prefix + check_token(token)
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this store's records."""
+        return self.space.prefix
 
-    def get(self, token: Token) -> ResumeSnapshot | None:
-        """The snapshot, without claiming it (``None`` if absent or expired)."""
-        data = self.cache.get(self.key(token))
-        return None if data is None else ResumeSnapshot.from_json(data)
+    @property
+    def listable(self) -> bool:
+        """True if the cache can list keys, so :meth:`sessions` works."""
+        return isinstance(self.cache, ListableCache)
 
-    def set(self, token: Token, snapshot: ResumeSnapshot, ttl: float | None) -> None:
-        """Store ``snapshot``; it is encoded before the cache is touched, so a snapshot that
-        cannot be stored raises ``SnapshotSerializationError`` and stores nothing."""
-        key = self.key(token)
-        self.cache.set(key, snapshot.to_json(), ttl)
+    def record(self, token: str | int) -> Record | None:
+        """The stored record of ``token`` (``None``: absent or expired)."""
+        result: Record | None = _run(load(self.space, check_token(token)), self.cache)
+        return result
 
-    def delete(self, token: Token) -> None:
-        """Forget the session (no error if absent)."""
-        self.cache.delete(self.key(token))
+    async def arecord(self, token: str | int) -> Record | None:
+        """Async face of :meth:`record`."""
+        result: Record | None = await _arun(load(self.space, check_token(token)), self.cache)
+        return result
 
-    def take(self, token: Token) -> ResumeSnapshot | None:
-        """Atomically claim the snapshot: of two concurrent takes, one gets it."""
-        data = self.cache.take(self.key(token))
-        return None if data is None else ResumeSnapshot.from_json(data)
-
-    def touch(self, token: Token, ttl: float | None) -> bool:
-        """Give a pending session a new TTL counted from now; ``False`` if it is absent.
-
-        A session always expires, so ``ttl=None`` raises ``InvalidTTLError``.
-        """
-        ttl = _session_ttl(ttl)
-        snapshot = self.take(token)
-        if snapshot is None:
-            return False
-        self.set(token, self._touched(snapshot, ttl), ttl)
-        return True
-
-    def _touched(self, snapshot: ResumeSnapshot, ttl: float) -> ResumeSnapshot:
-        now = self._clock()
-        return replace(snapshot, last_accessed_at=now, expires_at=now + ttl)
-
-    async def aget(self, token: Token) -> ResumeSnapshot | None:
-        """Async face of :meth:`get`."""
-        data = await self.cache.aget(self.key(token))
-        return None if data is None else ResumeSnapshot.from_json(data)
-
-    async def aset(self, token: Token, snapshot: ResumeSnapshot, ttl: float | None) -> None:
-        """Async face of :meth:`set`."""
-        key = self.key(token)
-        await self.cache.aset(key, snapshot.to_json(), ttl)
-
-    async def adelete(self, token: Token) -> None:
-        """Async face of :meth:`delete`."""
-        await self.cache.adelete(self.key(token))
-
-    async def atake(self, token: Token) -> ResumeSnapshot | None:
-        """Async face of :meth:`take`."""
-        data = await self.cache.atake(self.key(token))
-        return None if data is None else ResumeSnapshot.from_json(data)
-
-    async def atouch(self, token: Token, ttl: float | None) -> bool:
-        """Async face of :meth:`touch`."""
-        ttl = _session_ttl(ttl)
-        snapshot = await self.atake(token)
-        if snapshot is None:
-            return False
-        await self.aset(token, self._touched(snapshot, ttl), ttl)
-        return True
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.cache!r}, prefix={self.prefix!r})"
-
-
-class ListableCacheSessionStore(CacheSessionStore):
-    """A ``CacheSessionStore`` over a ``ListableCache``: it can also list pending sessions."""
-
-    __slots__ = ()
-
-    cache: ListableCache
+    def info(self, token: str | int) -> SessionInfo | None:
+        """One session as a listing shows it; an unreadable record is ``status="invalid"``."""
+        text = check_token(token)
+        try:
+            found = self.record(text)
+        except InvalidSnapshotError as exc:
+            return SessionInfo(text, "invalid", None, str(exc))
+        return None if found is None else SessionInfo(text, found.status, found.snapshot)
 
     def tokens(self) -> list[str]:
-        """Tokens of the sessions pending right now."""
+        """Tokens with a record right now (any status)."""
+        cache = self.cache
+        if not isinstance(cache, ListableCache):
+            raise ConfigurationError(f"{type(cache).__name__} cannot list its keys")
         cut = len(self.prefix)
-        return [key[cut:] for key in self.cache.keys(self.prefix)]
+        return [key[cut:] for key in cache.keys(self.prefix)]
 
-    def sessions(self) -> list[ResumeSnapshot]:
-        """Pending snapshots, oldest first (a session resumed meanwhile is left out)."""
-        found = (self.get(token) for token in self.tokens())
-        return sorted((s for s in found if s is not None), key=lambda s: s.created_at)
+    def sessions(self, *, include_finished: bool = False) -> list[SessionInfo]:
+        """Pending and claimed sessions, oldest first (and finished ones if asked); a record
+        that cannot be read is listed as ``invalid``, and stays stored."""
+        found = [info for info in map(self.info, self.tokens()) if info is not None]
+        if not include_finished:
+            found = [i for i in found if i.status not in ("completed", "cancelled")]
+        return sorted(found, key=lambda i: (i.snapshot.created_at if i.snapshot else 0.0))
 
-    async def atokens(self) -> list[str]:
-        """Async face of :meth:`tokens`."""
-        cut = len(self.prefix)
-        return [key[cut:] for key in await self.cache.akeys(self.prefix)]
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None
+    ) -> bool:
+        """A confirmed compare-and-set on this store's cache (see :func:`._lifecycle.cas`)."""
+        result: bool = _run(cas(key, expected, new, ttl), self.cache)
+        return result
 
-    async def asessions(self) -> list[ResumeSnapshot]:
-        """Async face of :meth:`sessions`."""
-        found = [await self.aget(token) for token in await self.atokens()]
-        return sorted((s for s in found if s is not None), key=lambda s: s.created_at)
-
-
-def session_store_from_cache(
-    cache: Cache,
-    *,
-    prefix: str = SESSION_KEY_PREFIX,
-    clock: Callable[[], float] = time.time,
-) -> CacheSessionStore:
-    """The one bridge from a ``Cache`` to a ``SessionStore``.
-
-    When the cache can list its keys (``ListableCache``), the store can list pending sessions
-    too (``ListableSessionStore``).  ``clock`` is the wall clock ``touch`` stamps times with.
-    """
-    if not isinstance(cache, Cache):
-        raise TypeError(
-            f"session_store_from_cache needs a Cache (get/set/delete/take/touch and their async "
-            f"faces), got {type(cache).__name__}"
-        )
-    if not prefix or not isinstance(prefix, str):
-        raise ValueError(f"prefix must be a non-empty str, got {prefix!r}")
-    if isinstance(cache, ListableCache):
-        return ListableCacheSessionStore(cache, prefix=prefix, clock=clock)
-    return CacheSessionStore(cache, prefix=prefix, clock=clock)
+    def __repr__(self) -> str:
+        return f"SessionStore({self.cache!r}, prefix={self.prefix!r})"

@@ -23,10 +23,17 @@ from llm_core.workflow.outcomes import (
     TraceEvent,
 )
 from llm_core.workflow.plugins import AdapterBundle, Hook, KVStore, Plugin, Storage
-from llm_core.workflow.runtime import DEFAULT_SESSION_TTL, Runtime
+from llm_core.workflow.runtime import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_RESULT_TTL,
+    DEFAULT_SESSION_TTL,
+    Runtime,
+)
 from llm_core.workflow.steps import PauseRequest, Step, StepContext
 
 __all__ = [
+    "DEFAULT_LEASE_TTL",
+    "DEFAULT_RESULT_TTL",
     "DEFAULT_SESSION_TTL",
     "EVENT_NAMES",
     "AdapterBundle",

@@ -1,14 +1,16 @@
 """The run/resume logic, written once, as generators that *ask* for effects (sans-I/O).
 
-``run_flow`` and ``resume_flow`` yield ``CallStep`` / ``CallHook`` / ``StoreOp`` effects and
-return an ``Outcome``.  They never call a step, a hook or a store themselves: the sync and async
+``run_flow`` and ``resume_flow`` yield ``CallStep`` / ``CallHook`` / ``CacheOp`` effects and
+return an ``Outcome``.  They never call a step, a hook or a cache themselves: the sync and async
 drivers in :mod:`llm_core.workflow._drivers` perform each effect and send the result back (or
 throw its exception in).  So both faces run the same logic, as h11/httpcore do.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Generator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -19,16 +21,31 @@ from llm_core.errors import (
     InvalidResumeInputError,
     InvalidSnapshotError,
     InvalidTokenError,
+    SessionAlreadyResumedError,
+    SessionBusyError,
+    SessionCancelledError,
     SessionExpiredError,
     SessionNotFoundError,
+    SessionStoreFullError,
     SnapshotSerializationError,
     WorkflowError,
 )
-from llm_core.workflow._invocation import Invocation, Done, Fail, Pause, Result, copy_json, restore
-from llm_core.workflow._effects import CallStep, Effect, Flow, Interrupted, Blueprint, StoreOp
-from llm_core.sessions._store import ResumeSnapshot
+from llm_core.sessions import (
+    CacheOp,
+    Claim,
+    Record,
+    ResumeSnapshot,
+    cas,
+    describe_token_shape,
+    load,
+    mint_token,
+    schema_errors,
+    token_expiry,
+)
+from llm_core.workflow._effects import Blueprint, CallStep, Effect, Flow, Interrupted
+from llm_core.workflow._invocation import Done, Fail, Invocation, Pause, Result, copy_json
+from llm_core.workflow._settle import Settlement
 from llm_core.workflow.steps import PauseRequest, StepContext
-from llm_core.sessions._tokens import describe_token_shape, mint_token, token_expiry
 
 __all__ = ["execute", "resume_flow", "run_flow"]
 
@@ -51,68 +68,206 @@ def run_flow(plan: Blueprint, value: Any) -> Flow:
                 "workflow",
                 "input.invalid",
             ) from None
-        result = yield from execute(call, state, 0, None, False)
+        result = yield from execute(call, state, 0, None, False, secrets.token_hex(8))
     except Fail as fail:
         result = fail
     return (yield from call.finish(result))
 
 
-def resume_flow(plan: Blueprint, token: object, resume_input: Any) -> Flow:
-    """Resume the session ``token`` names: claim it, re-run its paused step, continue."""
-    call = Invocation(plan)
+def resume_flow(
+    plan: Blueprint, token: object, resume_input: Any, request_id: object = None
+) -> Flow:
+    """Resume the session ``token`` names: read it, check the input against what the pause
+    expects, claim it with a lease, re-run its paused step, then commit or release."""
+    call = Invocation(plan, resumed=True)
     result: Result
-    snapshot: ResumeSnapshot | None = None
+    settle: Settlement | None = None
     try:
         yield from call.start({"resume": True})
         resume_input = _copied_resume_input(resume_input)
+        request = _check_request_id(request_id)
         token_str, stamp = _parse_token(token)
-        try:
-            snapshot = yield StoreOp("take", (token_str,))
-        except Interrupted as stop:  # the take claimed it, but the call was cancelled meanwhile
-            if stop.value is not None:
-                fail = Fail(stop.cause, "interrupted", "session", "interrupted")
-                yield from restore(call, stop.value, fail)
-            raise stop.cause from None
-        except CacheUnavailableError as exc:
-            raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
-        except InvalidSnapshotError as exc:
-            raise Fail(exc, "session_invalid", "session", "session.corrupt") from None
-        except Exception as exc:
-            raise Fail(exc, "cache_error", "adapter", "cache.error") from None
+        record = yield from _read(plan, token_str)
         now = plan.clock()
-        if snapshot is None:
+        if record is None:
             if now > stamp:
                 raise _expired(stamp, token_str)
             raise Fail(
                 SessionNotFoundError(
-                    "no pending session for this token: it was already resumed (a token resumes "
-                    "exactly once) or was never stored in this runtime's cache"
+                    "no session for this token: it was never stored in this runtime's cache, "
+                    "or it finished longer ago than the runtime keeps results"
                 ),
                 "session_not_found",
                 "session",
                 "session.not_found",
                 token=token_str,
             )
+        if record.status in ("completed", "cancelled"):
+            replay = _finished(record, request)
+            return (yield from call.finish(replay, None, replayed=True))
+        snapshot = record.snapshot
+        assert snapshot is not None
+        if record.claim is not None and record.claim.until > now:
+            raise _busy(record.claim, now, token_str)
         if now > snapshot.expires_at:
             raise _expired(snapshot.expires_at, token_str)
         index = plan.index.get(snapshot.step) if snapshot.recipe == plan.recipe else None
         if index is None:
-            fail = _mismatch(plan, snapshot)
-            yield from restore(call, snapshot, fail)
-            raise fail
+            raise _mismatch(plan, snapshot)
+        if snapshot.expects is not None:
+            problems = schema_errors(snapshot.expects, resume_input)
+            if problems:
+                raise Fail(
+                    InvalidResumeInputError(
+                        "the resume input does not match what the pause expects: "
+                        + "; ".join(problems)
+                    ),
+                    "invalid_resume_input",
+                    "resume",
+                    "resume.invalid_input",
+                    snapshot.step,
+                    problems=problems,
+                    resumable=True,
+                    token=token_str,
+                )
+        settle = yield from _claim(plan, record, now, request)
+        state = copy_json(snapshot.state)
         try:
-            result = yield from execute(call, copy_json(snapshot.state), index, resume_input, True)
+            result = yield from execute(call, state, index, resume_input, True, token_str)
         except Fail as fail:
-            yield from restore(call, snapshot, fail)
+            yield from settle.release(call.diagnostics, fail.data)
             raise
         except GeneratorExit:  # the flow was closed: nothing can be performed any more
             raise
-        except BaseException as exc:  # cancelled or interrupted mid-step: put it back, re-raise
-            yield from restore(call, snapshot, Fail(exc, "interrupted", "session", "interrupted"))
-            raise
+        except BaseException as exc:  # cancelled or interrupted mid-step: release, re-raise
+            yield from settle.release(call.diagnostics, {})
+            raise exc from None
     except Fail as fail:
-        result = fail
-    return (yield from call.finish(result, snapshot if type(result) is not Fail else None))
+        result, settle = fail, None
+    return (yield from call.finish(result, settle))
+
+
+def _read(plan: Blueprint, token: str) -> Generator[Effect, Any, Record | None]:
+    try:
+        record: Record | None = yield from load(plan.space, token)
+    except CacheUnavailableError as exc:
+        raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
+    except InvalidSnapshotError as exc:
+        raise Fail(
+            exc, "session_invalid", "session", "session.corrupt", token=token, resumable=False
+        ) from None
+    except Exception as exc:
+        raise Fail(exc, "cache_error", "adapter", "cache.error") from None
+    return record
+
+
+def _claim(
+    plan: Blueprint, record: Record, now: float, request: str | None
+) -> Generator[Effect, Any, Settlement]:
+    """Claim ``record`` with a fresh lease by compare-and-set; ``session_busy`` if another
+    resume got there first."""
+    snapshot = record.snapshot
+    assert snapshot is not None
+    claim = Claim(_claim_id(), now + plan.lease_ttl, request)
+    claimed = plan.space.claimed(record, claim)
+    ttl = max(snapshot.expires_at - now, plan.lease_ttl) + 1.0
+    settle = Settlement(plan, replace(record, raw=claimed, status="claimed", claim=claim,
+                                      attempts=record.attempts + 1), claim)  # fmt: skip
+    try:
+        won = yield from cas(record.key, record.raw, claimed, ttl)
+    except Interrupted as stop:  # the claim may have landed: give it back before going on
+        yield from settle.release([], {})
+        raise stop.cause from None
+    except CacheUnavailableError as exc:
+        raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
+    except Exception as exc:
+        raise Fail(exc, "cache_error", "adapter", "cache.error") from None
+    if not won:
+        raise Fail(
+            SessionBusyError("another resume claimed this session first"),
+            "session_busy",
+            "session",
+            "session.busy",
+            token=record.token,
+        )
+    return settle
+
+
+def _finished(record: Record, request: str | None) -> Done | Pause:
+    """The recorded outcome, for a repeat of the request that completed the session."""
+    outcome = record.outcome or {}
+    if record.status == "cancelled":
+        raise Fail(
+            SessionCancelledError("the session was cancelled; start a new run"),
+            "session_cancelled",
+            "session",
+            "session.cancelled",
+            token=record.token,
+        )
+    if request is None or record.request_id != request or outcome.get("type") == "unrecorded":
+        raise Fail(
+            SessionAlreadyResumedError(
+                "this session was already resumed (a token completes exactly once); repeat "
+                "the same request_id to get its outcome again"
+            ),
+            "session_already_resumed",
+            "session",
+            "session.already_resumed",
+            token=record.token,
+        )
+    if outcome.get("type") == "paused":
+        try:
+            return Pause(
+                str(outcome["token"]),
+                str(outcome["pause_kind"]),
+                float(outcome["expires_at"]),
+                outcome.get("payload"),
+                outcome.get("expects") if isinstance(outcome.get("expects"), dict) else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            pass
+    elif outcome.get("type") == "ok":
+        return Done(outcome.get("artefact"))
+    raise Fail(
+        InvalidSnapshotError("the recorded outcome of this session is malformed"),
+        "session_invalid",
+        "session",
+        "session.corrupt",
+        token=record.token,
+    )
+
+
+def _busy(claim: Claim, now: float, token: str) -> Fail:
+    return Fail(
+        SessionBusyError(
+            "another resume is running this session (its lease ends in "
+            f"{max(claim.until - now, 0):.0f} s); retry later"
+        ),
+        "session_busy",
+        "session",
+        "session.busy",
+        token=token,
+        retry_after=claim.until,
+    )
+
+
+def _claim_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _check_request_id(request_id: object) -> str | None:
+    if request_id is None:
+        return None
+    if type(request_id) is str and 0 < len(request_id) <= 200 and request_id.isprintable():
+        return request_id
+    raise Fail(
+        InvalidResumeInputError(
+            "request_id must be a printable str of 1-200 characters (e.g. a UUID)"
+        ),
+        "invalid_resume_input",
+        "resume",
+        "resume.invalid_request_id",
+    )
 
 
 def execute(
@@ -121,8 +276,10 @@ def execute(
     start: int,
     resume_input: Any,
     resumed: bool,
+    run_id: str,
 ) -> Generator[Effect, Any, Done | Pause]:
-    """Run the steps from ``start``; the first one gets the resume input if ``resumed``."""
+    """Run the steps from ``start``; the first one gets the resume input if ``resumed``.
+    ``run_id`` seeds each step's ``ctx.idempotency_key`` (the token, on resume)."""
     plan = call.plan
     steps, recipe, adapters, hooks, event = (
         plan.steps,
@@ -135,9 +292,9 @@ def execute(
         step = steps[i]
         name = step.name
         if resumed and i == start:
-            ctx = StepContext(name, recipe, adapters, resume_input, True)
+            ctx = StepContext(name, recipe, adapters, resume_input, True, run_id)
         else:
-            ctx = StepContext(name, recipe, adapters)
+            ctx = StepContext(name, recipe, adapters, None, False, run_id)
         ev = event("step.start", name)
         if hooks:
             yield from call.run_hooks(ev)
@@ -198,17 +355,39 @@ def _step_end(call: Invocation, name: str, status: str) -> Generator[Effect, Any
 def _pause(
     call: Invocation, step: str, state: dict[str, Any], request: PauseRequest
 ) -> Generator[Effect, Any, Pause]:
-    """Mint a token, store the snapshot; only a stored snapshot makes a ``Paused``."""
+    """Mint a token, store the pending record; only a stored record makes a ``Paused``."""
     plan = call.plan
+    if plan.room is not None and not plan.room():
+        raise Fail(
+            SessionStoreFullError(
+                "the session cache is full: storing this pause would evict a pending session; "
+                "raise max_entries or use SQLiteCache/RedisCache"
+            ),
+            "session_store_full",
+            "session",
+            "session.store_full",
+            step,
+        )
     now = plan.clock()
     ttl = plan.session_ttl
     expires_at = now + ttl
     token = mint_token(expires_at)
     snapshot = ResumeSnapshot(
-        token, request.kind, now, now, expires_at, plan.recipe, step, state, request.payload
+        token,
+        request.kind,
+        now,
+        now,
+        expires_at,
+        plan.recipe,
+        step,
+        state,
+        request.payload,
+        request.expects,
     )
+    key = plan.space.key(token)
     try:
-        yield StoreOp("set", (token, snapshot, ttl))
+        data = plan.space.pending(key, snapshot.to_json_text())
+        yield CacheOp("set", (key, data, ttl))
     except Interrupted as stop:  # stored, but the call was cancelled: it will not be reported
         yield from call._discard(token)
         raise stop.cause from None
@@ -220,7 +399,7 @@ def _pause(
         raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable", step) from None
     except Exception as exc:
         raise Fail(exc, "cache_error", "adapter", "cache.error", step) from None
-    return Pause(token, request.kind, expires_at, request.payload)
+    return Pause(token, request.kind, expires_at, request.payload, request.expects)
 
 
 def _copied_resume_input(resume_input: Any) -> Any:
@@ -287,6 +466,8 @@ def _mismatch(plan: Blueprint, snapshot: ResumeSnapshot) -> Fail:
             "session",
             "session.recipe_mismatch",
             recipe=snapshot.recipe,
+            token=snapshot.token,
+            resumable=True,
         )
     return Fail(
         WorkflowError(
@@ -297,4 +478,5 @@ def _mismatch(plan: Blueprint, snapshot: ResumeSnapshot) -> Fail:
         "session",
         "session.unknown_step",
         step=snapshot.step,
+        token=snapshot.token,
     )

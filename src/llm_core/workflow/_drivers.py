@@ -19,18 +19,15 @@ import threading
 from collections.abc import Awaitable
 from typing import Any
 
-from llm_core.cache import capabilities_of
-from llm_core.workflow._effects import CallHook, CallStep, Flow, Interrupted, StoreOp
+from llm_core.cache import Cache, capabilities_of
+from llm_core.sessions import aperform, perform
+from llm_core.workflow._effects import CacheOp, CallHook, CallStep, Flow, Interrupted
 from llm_core.workflow.outcomes import Outcome
-from llm_core.sessions._store import SessionStore
 from llm_core.workflow.steps import PauseRequest
 
 __all__ = ["drive_async", "drive_sync"]
 
-_ASYNC_NAMES = {"take": "atake", "set": "aset", "delete": "adelete", "get": "aget"}
-
-
-def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
+def drive_sync(flow: Flow, cache: Cache) -> Outcome:
     """Run ``flow`` to its outcome, performing every effect synchronously."""
     runner: _AwaitableRunner | None = None  # made on the first awaitable
     send = flow.send
@@ -54,8 +51,8 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
                         ):
                             runner = runner or _AwaitableRunner()
                             value = runner.run(value)
-                    elif type(effect) is StoreOp:
-                        value = getattr(store, effect.method)(*effect.args)
+                    elif type(effect) is CacheOp:
+                        value = perform(cache, effect)
                     else:
                         assert type(effect) is CallHook
                         value = effect.fn(effect.event)
@@ -74,18 +71,18 @@ def drive_sync(flow: Flow, store: SessionStore) -> Outcome:
             runner.close()
 
 
-async def drive_async(flow: Flow, store: SessionStore) -> Outcome:
+async def drive_async(flow: Flow, cache: Cache) -> Outcome:
     """Run ``flow`` to its outcome on the running loop, awaiting async steps, hooks and store."""
     # A cache whose async faces run inline (MemoryCache) cannot be cut in two by a cancellation;
     # any other (a worker thread, a server) is awaited through ``_settled``.
-    settle = not capabilities_of(getattr(store, "cache", None)).async_inline
+    settle = not capabilities_of(cache).async_inline
     try:
-        return await _drive(flow, store, settle)
+        return await _drive(flow, cache, settle)
     except Interrupted as stop:  # cancelled again while undoing: the cancellation wins
         raise stop.cause from None
 
 
-async def _drive(flow: Flow, store: SessionStore, settle: bool) -> Outcome:
+async def _drive(flow: Flow, cache: Cache, settle: bool) -> Outcome:
     send = flow.send
     value: Any = None
     while True:
@@ -105,8 +102,8 @@ async def _drive(flow: Flow, store: SessionStore, settle: bool) -> Outcome:
                         and (inspect.isawaitable(value))
                     ):
                         value = await value
-                elif type(effect) is StoreOp:
-                    op = getattr(store, _ASYNC_NAMES[effect.method])(*effect.args)
+                elif type(effect) is CacheOp:
+                    op = aperform(cache, effect)
                     if settle:
                         op = _settled(op)
                     value = await op
@@ -127,7 +124,7 @@ async def _drive(flow: Flow, store: SessionStore, settle: bool) -> Outcome:
 async def _settled(op: Awaitable[Any]) -> Any:
     """Await a store operation that cancelling the caller cannot stop (e.g. one running in a
     worker thread): on cancellation, wait for it to finish and throw ``Interrupted`` with its
-    result, so the flow can undo it (put a taken session back, delete an unreported pause)
+    result, so the flow can undo it (release a claim, delete an unreported pause)
     before the cancellation propagates."""
     task = asyncio.ensure_future(op)
     try:

@@ -10,11 +10,12 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from llm_core.sessions._lifecycle import CacheOp, Keyspace
 from llm_core.workflow.outcomes import Diagnostic, Outcome, TraceEvent
 from llm_core.workflow.plugins import AdapterBundle, Hook
 from llm_core.workflow.steps import Step, StepContext, StepFn
 
-__all__ = ["CallHook", "CallStep", "Effect", "Flow", "Interrupted", "Blueprint", "StoreOp"]
+__all__ = ["Blueprint", "CacheOp", "CallHook", "CallStep", "Effect", "Flow", "Interrupted"]
 
 
 class CallStep:
@@ -35,25 +36,16 @@ class CallHook:
         self.fn, self.event = fn, event
 
 
-class StoreOp:
-    """Effect: call ``store.<method>(*args)`` (or ``a<method>`` on the async face)."""
-
-    __slots__ = ("args", "method")
-
-    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
-        self.method, self.args = method, args
-
-
 class Interrupted(BaseException):
-    """Thrown into a flow at a ``take`` that completed although the call was cancelled or
-    interrupted meanwhile: ``value`` is what the take claimed, ``cause`` the interruption."""
+    """Thrown into a flow at a cache operation that completed although the call was cancelled or
+    interrupted meanwhile: ``value`` is what it returned, ``cause`` the interruption."""
 
     def __init__(self, cause: BaseException, value: Any) -> None:
         super().__init__(cause)
         self.cause, self.value = cause, value
 
 
-Effect: TypeAlias = CallStep | CallHook | StoreOp
+Effect: TypeAlias = CallStep | CallHook | CacheOp
 Flow: TypeAlias = Generator[Effect, Any, Outcome]
 
 
@@ -70,6 +62,10 @@ class Blueprint:
     clock: Callable[[], float]
     strict: bool
     diagnostics: tuple[Diagnostic, ...]
+    space: Keyspace
+    lease_ttl: float
+    result_ttl: float
+    room: Callable[[], bool] | None = None  # False when the cache would evict to store a pause
 
 
 # --- results inside a call ---------------------------------------------------------------

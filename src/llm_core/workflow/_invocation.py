@@ -9,17 +9,18 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Generator
-from dataclasses import replace
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from llm_core._log import get_logger, log_diagnostic
-from llm_core.errors import WorkflowError
-from llm_core.sessions._store import ResumeSnapshot
-from llm_core.workflow._effects import Blueprint, CallHook, Effect, Interrupted, StoreOp
+from llm_core.errors import CacheUnavailableError, SessionBusyError, WorkflowError
+from llm_core.workflow._effects import Blueprint, CacheOp, CallHook, Effect, Interrupted
 from llm_core.workflow.outcomes import Diagnostic, DiagnosticKind, Error, Ok, Outcome, Paused
 from llm_core.workflow.outcomes import TraceEvent as _Event
 
-__all__ = ["Invocation", "Done", "Fail", "Pause", "Result", "copy_json", "restore"]
+if TYPE_CHECKING:
+    from llm_core.workflow._settle import Settlement
+
+__all__ = ["Done", "Fail", "Invocation", "Pause", "Result", "copy_json"]
 
 
 class Done:
@@ -30,10 +31,18 @@ class Done:
 
 
 class Pause:
-    __slots__ = ("expires_at", "kind", "payload", "token")
+    __slots__ = ("expects", "expires_at", "kind", "payload", "token")
 
-    def __init__(self, token: str, kind: str, expires_at: float, payload: Any) -> None:
+    def __init__(
+        self,
+        token: str,
+        kind: str,
+        expires_at: float,
+        payload: Any,
+        expects: dict[str, Any] | None = None,
+    ) -> None:
         self.token, self.kind, self.expires_at, self.payload = token, kind, expires_at, payload
+        self.expects = expects
 
 
 class Fail(Exception):
@@ -64,6 +73,9 @@ _STRICT_KINDS = {
     "hook.failed": "hook_failed",
     "plugin.duplicate_ignored": "invalid_workflow",
     "adapter.cache.take_not_atomic": "invalid_workflow",
+    "adapter.cache.no_compare_and_set": "invalid_workflow",
+    "session.unsigned_shared": "invalid_workflow",
+    "adapter.cache.evicts": "invalid_workflow",
 }
 _new = tuple.__new__
 _logger = get_logger("workflow")
@@ -93,10 +105,11 @@ def _copy(value: Any) -> Any:
 class Invocation:
     """Per-call bookkeeping: the trace, diagnostics, and hook calls."""
 
-    __slots__ = ("clock", "diagnostics", "hook_failed", "hooks", "plan", "trace")
+    __slots__ = ("clock", "diagnostics", "hook_failed", "hooks", "plan", "resumed", "trace")
 
-    def __init__(self, plan: Blueprint) -> None:
+    def __init__(self, plan: Blueprint, resumed: bool = False) -> None:
         self.plan = plan
+        self.resumed = resumed
         self.clock = plan.clock
         self.trace: list[_Event] = []
         self.diagnostics: list[Diagnostic] = list(plan.diagnostics)
@@ -151,17 +164,18 @@ class Invocation:
                 )
 
     def finish(
-        self, result: Result, original: ResumeSnapshot | None = None
+        self, result: Result, settle: Settlement | None = None, replayed: bool = False
     ) -> Generator[Effect, Any, Outcome]:
-        """Terminal events and hooks, strict-mode conversion, then the frozen ``Outcome``."""
+        """Terminal events and hooks, strict-mode conversion, settling a resumed session (commit
+        its outcome), then the frozen ``Outcome``.  A replayed outcome runs no ok/paused hooks."""
         hooks = self.hooks
         if type(result) is not Fail:
             if isinstance(result, Pause):
                 event = self.event("run.paused", None, {"token": result.token})
             else:
                 event = self.event("run.ok")
-            if hooks:
-                yield from self._terminal_hooks(event, result, original)
+            if hooks and not replayed:
+                yield from self._terminal_hooks(event, result, settle)
                 if self.plan.strict and self.hook_failed is not None:
                     # strict: a failed hook fails the call; its diagnostic becomes the error's
                     failed = self.hook_failed
@@ -175,48 +189,78 @@ class Invocation:
                     )
                     if isinstance(result, Pause):
                         yield from self._discard(result.token)
-                    if original is not None:
-                        yield from restore(self, original, fail)
-                    result, original = fail, None
+                    if settle is not None:
+                        yield from settle.release(self.diagnostics, fail.data)
+                    result, settle = fail, None
+            if settle is not None:
+                result = yield from self._commit(settle, result)
         if isinstance(result, Fail):
             self.diagnostics.append(result.diagnostic())
             event = self.event("run.error", result.step, {"kind": result.kind})
             if hooks:
-                yield from self._terminal_hooks(event, result, original)
+                yield from self._terminal_hooks(event, result, None)
         event = self.event("run.end")
         if hooks:  # run.end hooks run once the outcome is settled: failures only warn
-            yield from self._terminal_hooks(event, result, original)
+            yield from self._terminal_hooks(event, result, None, settled=True)
         trace, diagnostics = tuple(self.trace), tuple(self.diagnostics)
         if isinstance(result, Done):
-            return Ok(result.artefact, trace, diagnostics)
+            return Ok(result.artefact, trace, diagnostics, replayed)
         if isinstance(result, Pause):
             return Paused(
-                result.token, result.kind, result.expires_at, result.payload, trace, diagnostics
+                result.token,
+                result.kind,
+                result.expires_at,
+                result.payload,
+                trace,
+                diagnostics,
+                result.expects,
+                replayed,
             )
         return Error(result.error, result.kind, trace, diagnostics)
 
+    def _commit(self, settle: Settlement, result: Done | Pause) -> Generator[Effect, Any, Result]:
+        """Complete the resumed session with ``result``; a lost lease or a cache that does not
+        answer turns it into a ``Fail`` (the outcome was not recorded)."""
+        token = settle.record.token
+        try:
+            yield from settle.commit(result)
+        except SessionBusyError as exc:
+            if isinstance(result, Pause):
+                yield from self._discard(result.token)
+            return Fail(exc, "session_busy", "session", "session.lease_lost", token=token)
+        except Exception as exc:
+            # Unknown whether the commit landed: keep any new pause (a replay may name it);
+            # if it did not land, the claim runs out and the session can be resumed again.
+            kind, code = (
+                ("cache_unavailable", "cache.unavailable")
+                if isinstance(exc, CacheUnavailableError)
+                else ("cache_error", "cache.error")
+            )
+            return Fail(exc, kind, "adapter", code, token=token, resumable_after=settle.claim.until)
+        return result
+
     def _terminal_hooks(
-        self, event: _Event, result: Result, original: ResumeSnapshot | None
+        self, event: _Event, result: Result, settle: Settlement | None, settled: bool = False
     ) -> Generator[Effect, Any, None]:
         """Run ``event``'s hooks; if one is cancelled or interrupted before the outcome is
-        returned, discard the unreported pause and put the resumed session back, then let the
-        interruption propagate (as for an interrupted step)."""
+        settled, discard the unreported pause and release the resumed session, then let the
+        interruption propagate (as for an interrupted step).  Once settled, a pause stays:
+        a replay of the same request reports it."""
         try:
             yield from self.run_hooks(event)
         except GeneratorExit:
             raise
-        except BaseException as exc:
-            if isinstance(result, Pause):
+        except BaseException:
+            if isinstance(result, Pause) and not (settled and self.resumed):
                 yield from self._discard(result.token)
-            if original is not None:
-                interrupted = Fail(exc, "interrupted", "session", "interrupted")
-                yield from restore(self, original, interrupted)
+            if settle is not None:
+                yield from settle.release(self.diagnostics, {})
             raise
 
     def _discard(self, token: str) -> Generator[Effect, Any, None]:
         """Delete a stored pause that will not be reported."""
         try:
-            yield StoreOp("delete", (token,))
+            yield CacheOp("delete", (self.plan.space.key(token),))
         except Interrupted as stop:  # deleted; the cancellation goes on
             raise stop.cause from None
         except Exception as exc:
@@ -229,34 +273,3 @@ class Invocation:
             )
             log_diagnostic(_logger, diagnostic, exc)
             self.diagnostics.append(diagnostic)
-
-
-# --- the flows ---------------------------------------------------------------------------
-
-
-def restore(call: Invocation, snapshot: ResumeSnapshot, fail: Fail) -> Generator[Effect, Any, None]:
-    """Put a claimed snapshot back with its remaining TTL so its token stays resumable."""
-    now = call.plan.clock()
-    remaining = snapshot.expires_at - now
-    fail.data["token"] = snapshot.token
-    if remaining <= 0:
-        fail.data["resumable"] = False
-        return
-    try:
-        yield StoreOp("set", (snapshot.token, replace(snapshot, last_accessed_at=now), remaining))
-    except Interrupted as stop:  # put back; the cancellation goes on
-        fail.data["resumable"] = True
-        raise stop.cause from None
-    except Exception as exc:
-        fail.data["resumable"] = False
-        diagnostic = Diagnostic(
-            "error",
-            "session",
-            "session.restore_failed",
-            f"the session could not be put back, so its token is lost: {type(exc).__name__}: {exc}",
-            {"token": snapshot.token},
-        )
-        log_diagnostic(_logger, diagnostic, exc)
-        call.diagnostics.append(diagnostic)
-    else:
-        fail.data["resumable"] = True

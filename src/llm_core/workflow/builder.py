@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 from llm_core.errors import ConfigurationError
 from llm_core.workflow.plugins import Plugin, compose
-from llm_core.workflow.runtime import DEFAULT_SESSION_TTL, Runtime, private_memory_cache
+from llm_core.workflow.runtime import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_RESULT_TTL,
+    DEFAULT_SESSION_TTL,
+    Runtime,
+    private_memory_cache,
+)
 from llm_core.workflow.steps import Step, StepFn, as_step
 
 __all__ = ["BuildOptions", "RecipeFactory", "Workflow", "recipe_names", "register_recipe"]
@@ -35,6 +41,7 @@ class BuildOptions:
     session_ttl: float
     clock: Callable[[], float] | None
     strict: bool
+    secret_key: str | bytes | None = None
 
 
 RecipeFactory = Callable[[BuildOptions], Sequence[Plugin]]
@@ -132,23 +139,27 @@ class Workflow:
         session_ttl: float | None = None,
         clock: Callable[[], float] | None = None,
         strict: bool = False,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        secret_key: str | bytes | None = None,
+        previous_keys: Sequence[str | bytes] = (),
     ) -> Runtime:
-        """The ``Runtime``.  ``session_ttl``: seconds a pause waits (default 24 h);
-        ``clock``: the wall clock in seconds (inject one in tests); ``strict``: warnings are
-        errors."""
-        ttl = DEFAULT_SESSION_TTL if session_ttl is None else session_ttl
-        if (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, int | float)
-            or not (ttl > 0 and math.isfinite(ttl))
-        ):
-            raise ConfigurationError(
-                f"session_ttl must be a finite number of seconds > 0 (or None for 24 h), "
-                f"got {session_ttl!r}"
-            )
+        """The ``Runtime``.
+
+        ``session_ttl``: seconds a pause waits (default 24 h).  ``clock``: the wall clock in
+        seconds (inject one in tests).  ``strict``: warnings are errors.  ``lease_ttl``: seconds
+        a resume holds its claim before another may take over (default 5 min, at least 1 s).
+        ``result_ttl``: seconds a completed session's outcome is kept for replays (15 min).
+        ``secret_key`` (+ ``previous_keys`` for rotation): HMAC-sign every stored record.
+        """
+        ttl = _seconds("session_ttl", DEFAULT_SESSION_TTL if session_ttl is None else session_ttl)
+        lease = _seconds("lease_ttl", lease_ttl, minimum=1.0)
+        keep = _seconds("result_ttl", result_ttl, minimum=1.0)
         if clock is not None and not callable(clock):
             raise ConfigurationError("clock must be a callable returning seconds")
-        options = BuildOptions(session_ttl=float(ttl), clock=clock, strict=bool(strict))
+        options = BuildOptions(
+            session_ttl=ttl, clock=clock, strict=bool(strict), secret_key=secret_key
+        )
         base = tuple(self._factory(options)) if self._factory is not None else ()
         composition = compose(base + self._plugins)
         if not composition.steps:
@@ -163,7 +174,25 @@ class Workflow:
             clock=clock if clock is not None else time.time,
             strict=options.strict,
             fallback_cache=private_memory_cache(clock),
+            lease_ttl=lease,
+            result_ttl=keep,
+            secret_key=secret_key,
+            previous_keys=previous_keys,
         )
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, plugins={[p.key for p in self._plugins]})"
+
+
+def _seconds(name: str, value: object, minimum: float = 0.0) -> float:
+    """``value`` as finite seconds > 0 (and ≥ ``minimum``), else ``ConfigurationError``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (value > 0 and value >= minimum and math.isfinite(value))
+    ):
+        floor = f" and at least {minimum:g}" if minimum else ""
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds > 0{floor}, got {value!r}"
+        )
+    return float(value)

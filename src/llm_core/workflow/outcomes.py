@@ -97,11 +97,13 @@ class Diagnostic(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Ok:
-    """The run finished; ``artefact`` is its final state."""
+    """The run finished; ``artefact`` is its final state.  ``replayed``: this is the recorded
+    outcome of an earlier resume with the same ``request_id``, returned again."""
 
     artefact: Any
     trace: tuple[TraceEvent, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    replayed: bool = False
 
     status = "ok"
 
@@ -110,6 +112,7 @@ class Ok:
         return {
             "status": "ok",
             "artefact": self.artefact,
+            "replayed": self.replayed,
             "trace": [e.to_dict() for e in self.trace],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
@@ -117,7 +120,9 @@ class Ok:
 
 @dataclass(frozen=True, slots=True)
 class Paused:
-    """The run is waiting; pass ``token`` to ``resume`` before ``expires_at`` (wall clock, s)."""
+    """The run is waiting; pass ``token`` to ``resume`` before ``expires_at`` (wall clock, s).
+    ``expects`` is the JSON Schema the resume input must match (``None``: anything);
+    ``replayed`` as for :class:`Ok`."""
 
     token: str
     pause_kind: str
@@ -125,6 +130,8 @@ class Paused:
     payload: Any
     trace: tuple[TraceEvent, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    expects: dict[str, Any] | None = None
+    replayed: bool = False
 
     status = "paused"
 
@@ -136,6 +143,8 @@ class Paused:
             "pause_kind": self.pause_kind,
             "expires_at": self.expires_at,
             "payload": self.payload,
+            "expects": self.expects,
+            "replayed": self.replayed,
             "trace": [e.to_dict() for e in self.trace],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }

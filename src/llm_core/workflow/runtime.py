@@ -6,19 +6,28 @@ problem it can report; programming errors in how it was built raise at ``build()
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llm_core._log import get_logger, log_diagnostic
 from llm_core.cache import Cache, MemoryCache, capabilities_of
-from llm_core.sessions import CacheSessionStore, session_store_from_cache
+from llm_core.sessions import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_RESULT_TTL,
+    SESSION_KEY_PREFIX,
+    Keyspace,
+    SessionInfo,
+    SessionStore,
+    Signer,
+)
+from llm_core.workflow._cancel import cancel_flow
 from llm_core.workflow._core import resume_flow, run_flow
 from llm_core.workflow._drivers import drive_async, drive_sync
 from llm_core.workflow._effects import Blueprint
 from llm_core.workflow.outcomes import Diagnostic, Outcome
 from llm_core.workflow.plugins import AdapterBundle, Composition
 
-__all__ = ["DEFAULT_SESSION_TTL", "Runtime"]
+__all__ = ["DEFAULT_LEASE_TTL", "DEFAULT_RESULT_TTL", "DEFAULT_SESSION_TTL", "Runtime"]
 
 _logger = get_logger("workflow")
 
@@ -41,6 +50,10 @@ class Runtime:
         clock: Callable[[], float],
         strict: bool,
         fallback_cache: Callable[[], Cache],
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        secret_key: str | bytes | None = None,
+        previous_keys: Sequence[str | bytes] = (),
     ) -> None:
         self._composition = composition
         self._fallback_cache: Cache | None = (
@@ -66,37 +79,60 @@ class Runtime:
             session_ttl=session_ttl,
             clock=clock,
             strict=strict,
-            diagnostics=composition.diagnostics + _cache_diagnostics(cache),
+            diagnostics=composition.diagnostics + _cache_diagnostics(cache, secret_key),
+            space=Keyspace(SESSION_KEY_PREFIX, Signer(secret_key, previous_keys)),
+            lease_ttl=lease_ttl,
+            result_ttl=result_ttl,
+            room=_room(cache),
         )
         for diagnostic in self._plan.diagnostics:  # logged once, at build (each call repeats them)
             log_diagnostic(_logger, diagnostic)
         self._store_cache: Cache = cache
-        self._store: CacheSessionStore = session_store_from_cache(cache, clock=clock)
+        self._store = SessionStore(
+            cache, secret_key=secret_key, previous_keys=previous_keys, clock=clock
+        )
 
-    # --- the four faces ----------------------------------------------------------------
+    # --- the faces ----------------------------------------------------------------------
 
     def run(self, input: Any) -> Outcome:
         """Start a run; ``input`` is a mapping (the initial state) or a value (``{"input": …}``)."""
-        return drive_sync(run_flow(self._plan, input), self._resolve_store())
+        return drive_sync(run_flow(self._plan, input), self._store_cache)
 
-    def resume(self, token: str | int, resume_input: Any = None) -> Outcome:
-        """Resume the paused session ``token`` (exactly once) with ``resume_input``."""
-        return drive_sync(resume_flow(self._plan, token, resume_input), self._resolve_store())
+    def resume(
+        self, token: str | int, resume_input: Any = None, *, request_id: str | None = None
+    ) -> Outcome:
+        """Resume the paused session ``token`` with ``resume_input``; it completes exactly once.
+
+        ``request_id`` makes the call idempotent: a repeat with the same id after the session
+        completed returns the recorded outcome again (``replayed=True``); any other repeat is
+        ``session_already_resumed``.
+        """
+        flow = resume_flow(self._plan, token, resume_input, request_id)
+        return drive_sync(flow, self._store_cache)
+
+    def cancel(self, token: str | int) -> Outcome:
+        """Cancel a pending session: ``Ok({"token", "status": "cancelled"})``, or an ``Error``
+        (``session_busy`` while a resume runs it, ``session_already_resumed``, ...)."""
+        return drive_sync(cancel_flow(self._plan, token), self._store_cache)
 
     async def arun(self, input: Any) -> Outcome:
         """Async face of :meth:`run`."""
-        return await drive_async(run_flow(self._plan, input), self._resolve_store())
+        return await drive_async(run_flow(self._plan, input), self._store_cache)
 
-    async def aresume(self, token: str | int, resume_input: Any = None) -> Outcome:
+    async def aresume(
+        self, token: str | int, resume_input: Any = None, *, request_id: str | None = None
+    ) -> Outcome:
         """Async face of :meth:`resume`."""
-        return await drive_async(
-            resume_flow(self._plan, token, resume_input), self._resolve_store()
-        )
+        flow = resume_flow(self._plan, token, resume_input, request_id)
+        return await drive_async(flow, self._store_cache)
 
-    def _resolve_store(self) -> CacheSessionStore:
-        """The session store over this call's ``adapters.cache`` (plugins', else the private
-        fallback).  The bundle is fixed at build time, so the store is made once."""
-        return self._store
+    async def acancel(self, token: str | int) -> Outcome:
+        """Async face of :meth:`cancel`."""
+        return await drive_async(cancel_flow(self._plan, token), self._store_cache)
+
+    def sessions(self) -> list[SessionInfo]:
+        """This runtime's pending and claimed sessions, oldest first (needs a listable cache)."""
+        return [s for s in self._store.sessions() if s.snapshot is None or s.snapshot.recipe == self.recipe]
 
     # --- introspection -----------------------------------------------------------------
 
@@ -111,7 +147,12 @@ class Runtime:
         return self._plan.session_ttl
 
     @property
-    def session_store(self) -> CacheSessionStore:
+    def lease_ttl(self) -> float:
+        """Seconds a resume holds its claim before another resume may take the session over."""
+        return self._plan.lease_ttl
+
+    @property
+    def session_store(self) -> SessionStore:
         """The store holding this runtime's paused sessions (listable when the cache is)."""
         return self._store
 
@@ -175,22 +216,80 @@ class Runtime:
         return f"Runtime({self._plan.recipe!r}: {steps}; cache={type(self._store_cache).__name__})"
 
 
-def _cache_diagnostics(cache: Cache) -> tuple[Diagnostic, ...]:
-    """Warnings about a session cache whose semantics weaken resume's guarantees."""
-    if capabilities_of(cache).atomic_take:
-        return ()
+def _cache_diagnostics(cache: Cache, secret_key: object) -> tuple[Diagnostic, ...]:
+    """Warnings about a session cache whose semantics weaken the lifecycle's guarantees."""
+    caps = capabilities_of(cache)
     name = type(cache).__name__
-    return (
-        Diagnostic(
-            "warn",
-            "adapter",
-            "adapter.cache.take_not_atomic",
-            f"sessions live in {name}, whose take is not atomic: two concurrent resumes of one "
-            "token could both run; keep sessions in MemoryCache, SQLiteCache or RedisCache "
-            "(strict=True refuses to run on such a cache)",
-            {"cache": name},
-        ),
-    )
+    found: list[Diagnostic] = []
+    if not caps.compare_and_set:
+        found.append(
+            Diagnostic(
+                "warn",
+                "adapter",
+                "adapter.cache.no_compare_and_set",
+                f"sessions live in {name}, which has no atomic compare-and-set: two concurrent "
+                "resumes of one token could both run; keep sessions in MemoryCache, SQLiteCache "
+                "or RedisCache (strict=True refuses to run on such a cache)",
+                {"cache": name},
+            )
+        )
+    if caps.shared and secret_key is None:
+        found.append(
+            Diagnostic(
+                "warn",
+                "session",
+                "session.unsigned_shared",
+                f"sessions live in a shared {name} without a secret_key: anyone who can write "
+                "to it can edit a paused run (e.g. skip a human's decision); set secret_key "
+                "(or LLM_CORE_SECRET_KEY for the CLI) to sign every record",
+                {"cache": name},
+            )
+        )
+    policy = _eviction_policy(cache)
+    if policy is not None:
+        found.append(
+            Diagnostic(
+                "warn",
+                "adapter",
+                "adapter.cache.evicts",
+                f"{name} may evict pending sessions before they expire ({policy}); "
+                "use a noeviction policy for session storage",
+                {"cache": name, "policy": policy},
+            )
+        )
+    return tuple(found)
+
+
+def _eviction_policy(cache: Cache) -> str | None:
+    """What evicts live entries in ``cache`` (``None``: nothing, or guarded by :func:`_room`)."""
+    read_policy = getattr(cache, "eviction_policy", None)
+    if callable(read_policy):
+        try:
+            policy = read_policy()
+        except Exception as exc:  # a server that does not let us read its config: say so
+            _logger.info("could not read the cache's eviction policy: %s", exc)
+            return None
+        return None if policy in (None, "noeviction") else f"maxmemory-policy {policy}"
+    return None
+
+
+def _room(cache: Cache) -> Callable[[], bool] | None:
+    """For a cache bounded by ``max_entries`` (MemoryCache): a check that one more entry fits
+    without evicting a pending session (expired entries are swept first)."""
+    limit = getattr(cache, "max_entries", None)
+    if not capabilities_of(cache).evicts or type(limit) is not int:
+        return None
+    sized: Any = cache
+
+    def room() -> bool:
+        if len(sized) < limit:
+            return True
+        sweep = getattr(sized, "sweep", None)
+        if callable(sweep):
+            sweep()
+        return bool(len(sized) < limit)
+
+    return room
 
 
 def _adapter_items(bundle: AdapterBundle) -> list[tuple[str, Any]]:

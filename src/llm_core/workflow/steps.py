@@ -12,11 +12,14 @@ run is resumed, the step that paused runs again with ``ctx.resumed`` true and
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from llm_core.errors import ConfigurationError
+from llm_core.sessions import SchemaLike, to_schema
 
 if TYPE_CHECKING:
     from llm_core.workflow.plugins import AdapterBundle
@@ -27,11 +30,12 @@ __all__ = ["PauseRequest", "Step", "StepContext", "StepFn", "StepResult", "as_st
 class PauseRequest:
     """What ``ctx.pause`` returns; a step returns it to pause the run."""
 
-    __slots__ = ("kind", "payload")
+    __slots__ = ("expects", "kind", "payload")
 
-    def __init__(self, kind: str, payload: Any) -> None:
+    def __init__(self, kind: str, payload: Any, expects: dict[str, Any] | None = None) -> None:
         self.kind = kind
         self.payload = payload
+        self.expects = expects
 
     def __repr__(self) -> str:
         return f"PauseRequest(kind={self.kind!r}, payload={self.payload!r})"
@@ -46,9 +50,11 @@ class StepContext:
 
     ``resumed`` is true only for the step that paused, when it runs again on resume;
     ``resume_input`` is then a private deep copy of what was passed to ``resume``.
+    ``idempotency_key`` names this step of this session (or run): it is the same on every
+    attempt -- a resumed step runs again if its resumer died -- so use it to dedupe side effects.
     """
 
-    __slots__ = ("adapters", "recipe", "resume_input", "resumed", "step")
+    __slots__ = ("_run_id", "adapters", "recipe", "resume_input", "resumed", "step")
 
     def __init__(
         self,
@@ -57,18 +63,32 @@ class StepContext:
         adapters: AdapterBundle,
         resume_input: Any = None,
         resumed: bool = False,
+        run_id: str = "",
     ) -> None:
         self.step = step
         self.recipe = recipe
         self.adapters = adapters
         self.resume_input = resume_input
         self.resumed = resumed
+        self._run_id = run_id
 
-    def pause(self, kind: str = "human", payload: Any = None) -> PauseRequest:
-        """Pause the run here: return this from the step.  ``payload`` must be JSON-able."""
+    @property
+    def idempotency_key(self) -> str:
+        """A stable key for this step's side effects (32 hex digits; not the token)."""
+        seed = f"llm-core:step:{self.recipe}:{self._run_id}:{self.step}"
+        return hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def pause(
+        self, kind: str = "human", payload: Any = None, expects: SchemaLike | None = None
+    ) -> PauseRequest:
+        """Pause the run here: return this from the step.  ``payload`` must be JSON-able;
+        ``expects`` (a JSON Schema dict or a pydantic model class) is what ``resume`` accepts:
+        other input is ``invalid_resume_input`` and leaves the session untouched."""
         if type(kind) is not str or not kind:
-            raise ValueError(f"pause kind must be a non-empty str (e.g. 'human'), got {kind!r}")
-        return PauseRequest(kind, payload)
+            raise ConfigurationError(
+                f"pause kind must be a non-empty str (e.g. 'human'), got {kind!r}"
+            )
+        return PauseRequest(kind, payload, to_schema(expects))
 
     def __repr__(self) -> str:
         return f"StepContext(step={self.step!r}, recipe={self.recipe!r}, resumed={self.resumed})"

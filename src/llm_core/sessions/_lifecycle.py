@@ -1,0 +1,227 @@
+"""The session lifecycle over a ``Cache``, written once as generators of cache operations.
+
+::
+
+    pause ─► pending ─claim (CAS, lease)─► claimed ─commit (CAS, own claim)─► completed
+               │  ▲                           │
+               │  └─── release (CAS) on Error ┘   lease runs out ─► claimable again
+               ├── TTL ─► expired       └── cancel ─► cancelled
+
+One record per session under ``prefix + token``.  Every transition after the pause is a
+compare-and-set against the exact bytes read, and every record a transition writes is unique
+(a fresh claim id, a claim counter), so a retried or late write can never revive or steal a
+session: it no longer finds the bytes it expects.  A compare-and-set that reports failure, or
+whose reply was lost, is confirmed by one read: if the key holds what we wrote, it landed.
+
+The generators yield :class:`CacheOp` and receive the result (or have the exception thrown
+in); the workflow's drivers and :class:`~llm_core.sessions.SessionStore` perform them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from llm_core.errors import CacheUnavailableError, InvalidSnapshotError
+from llm_core.sessions._codec import Signer, decode_json, encode_json
+from llm_core.sessions._snapshot import ResumeSnapshot
+
+__all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "load"]
+
+_str = json.dumps  # JSON string literal for our own short fields (ids, tokens)
+_SNAPSHOT_FIELD = ',"snapshot":'
+_STATUSES = frozenset({"pending", "claimed", "completed", "cancelled"})
+
+
+class CacheOp:
+    """Effect: call ``cache.<method>(*args)`` (``a<method>`` on the async face)."""
+
+    __slots__ = ("args", "method")
+
+    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
+        self.method, self.args = method, args
+
+
+Steps = Generator[CacheOp, Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who holds a claimed session, until when (wall clock), for which request."""
+
+    id: str
+    until: float
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored session as read: its status, and the exact bytes (for compare-and-set)."""
+
+    key: str
+    token: str
+    raw: bytes
+    status: str
+    attempts: int = 0
+    snapshot: ResumeSnapshot | None = None
+    snapshot_text: str = ""
+    claim: Claim | None = None
+    request_id: str | None = None
+    outcome: dict[str, Any] | None = None
+    finished_at: float | None = None
+
+
+class Keyspace:
+    """Where a runtime's sessions live (``prefix``) and how records are signed."""
+
+    __slots__ = ("prefix", "signer")
+
+    def __init__(self, prefix: str, signer: Signer) -> None:
+        self.prefix, self.signer = prefix, signer
+
+    def key(self, token: str) -> str:
+        """The cache key of ``token``'s record."""
+        return self.prefix + token
+
+    # --- encoding ---------------------------------------------------------------------
+
+    def _wrap(self, key: str, body: str) -> bytes:
+        return self.signer.wrap(key, body.encode("utf-8"))
+
+    def pending(self, key: str, snapshot_text: str, attempts: int = 0) -> bytes:
+        """The bytes of a pending record."""
+        body = f'{{"status":"pending","attempts":{attempts},"claim":null{_SNAPSHOT_FIELD}'
+        return self._wrap(key, body + snapshot_text + "}")
+
+    def claimed(self, record: Record, claim: Claim) -> bytes:
+        """``record`` claimed by ``claim`` (one more attempt)."""
+        request = "null" if claim.request_id is None else _str(claim.request_id)
+        body = (
+            f'{{"status":"claimed","attempts":{record.attempts + 1},"claim":{{"id":'
+            f'{_str(claim.id)},"until":{claim.until!r},"request_id":{request}}}{_SNAPSHOT_FIELD}'
+        )
+        return self._wrap(record.key, body + record.snapshot_text + "}")
+
+    def completed(
+        self, record: Record, claim: Claim, outcome: dict[str, Any], now: float
+    ) -> bytes:
+        """The completion record that replaces a claimed one (kept for ``result_ttl``)."""
+        request = "null" if claim.request_id is None else _str(claim.request_id)
+        try:
+            text = encode_json(outcome, "the outcome")
+        except Exception:  # an artefact JSON cannot hold: remember the completion, not it
+            text = '{"type":"unrecorded"}'
+        body = (
+            f'{{"status":"completed","token":{_str(record.token)},"claim":{_str(claim.id)},'
+            f'"request_id":{request},"finished_at":{now!r},"outcome":{text}}}'
+        )
+        return self._wrap(record.key, body)
+
+    def cancelled(self, record: Record, now: float) -> bytes:
+        """The record a cancelled session leaves (kept for ``result_ttl``)."""
+        body = (
+            f'{{"status":"cancelled","token":{_str(record.token)},"attempts":{record.attempts},'
+            f'"finished_at":{now!r}}}'
+        )
+        return self._wrap(record.key, body)
+
+    # --- decoding ---------------------------------------------------------------------
+
+    def parse(self, key: str, token: str, data: object) -> Record:
+        """Verify and parse stored bytes; ``InvalidSnapshotError`` for anything else."""
+        if type(data) is not bytes:
+            raise InvalidSnapshotError(f"stored session is {type(data).__name__}, not bytes")
+        body = self.signer.unwrap(key, data)
+        fields = decode_json(body)
+        if type(fields) is not dict or fields.get("status") not in _STATUSES:
+            raise InvalidSnapshotError("stored session record has no known status")
+        status = fields["status"]
+        attempts = fields.get("attempts", 0)
+        if type(attempts) is not int or not 0 <= attempts < 2**31:
+            raise InvalidSnapshotError("stored session record has a bad attempt count")
+        if status in ("completed", "cancelled"):
+            return _finished(key, token, data, status, attempts, fields)
+        snapshot = ResumeSnapshot.from_record(fields.get("snapshot"))
+        if snapshot.token != token:
+            raise InvalidSnapshotError("stored session belongs to another token")
+        text = body.decode("utf-8")
+        start = text.find(_SNAPSHOT_FIELD)
+        claim = _claim(fields.get("claim")) if status == "claimed" else None
+        return Record(
+            key,
+            token,
+            data,
+            status,
+            attempts,
+            snapshot,
+            text[start + len(_SNAPSHOT_FIELD) : -1],
+            claim,
+        )
+
+
+def _claim(value: object) -> Claim:
+    if type(value) is not dict:
+        raise InvalidSnapshotError("a claimed session record lacks its claim")
+    claim_id, until, request_id = value.get("id"), value.get("until"), value.get("request_id")
+    if not (
+        type(claim_id) is str
+        and type(until) in (int, float)
+        and abs(until) < 1e15
+        and (request_id is None or type(request_id) is str)
+    ):
+        raise InvalidSnapshotError("a claimed session record has a malformed claim")
+    return Claim(claim_id, float(until), request_id)
+
+
+def _finished(
+    key: str, token: str, data: bytes, status: str, attempts: int, fields: dict[str, Any]
+) -> Record:
+    request_id, outcome, finished = (
+        fields.get("request_id"),
+        fields.get("outcome"),
+        fields.get("finished_at"),
+    )
+    if fields.get("token") != token:
+        raise InvalidSnapshotError("stored session record belongs to another token")
+    if not (
+        (request_id is None or type(request_id) is str)
+        and (outcome is None or type(outcome) is dict)
+        and type(finished) in (int, float)
+        and abs(finished) < 1e15
+    ):
+        raise InvalidSnapshotError("a finished session record has a malformed field")
+    return Record(
+        key, token, data, status, attempts, request_id=request_id, outcome=outcome,
+        finished_at=float(finished),
+    )  # fmt: skip
+
+
+# --- the transitions -----------------------------------------------------------------------
+
+
+def load(space: Keyspace, token: str) -> Steps:
+    """The record of ``token`` (``None`` if absent or expired); never changes the cache."""
+    key = space.key(token)
+    data = yield CacheOp("get", (key,))
+    return None if data is None else space.parse(key, token, data)
+
+
+def cas(key: str, expected: bytes | None, new: bytes | None, ttl: float | None) -> Steps:
+    """Compare-and-set, confirmed: ``True`` if ``key`` now holds ``new`` because of us.
+
+    If the reply says "no" (a retried command whose first run already swapped) or is lost
+    (``CacheUnavailableError``), one read tells whether our unique ``new`` bytes are there.
+    """
+    try:
+        if (yield CacheOp("compare_and_set", (key, expected, new, ttl))):
+            return True
+    except CacheUnavailableError as lost:
+        try:
+            current = yield CacheOp("get", (key,))
+        except CacheUnavailableError:
+            raise lost from None
+        return current == new
+    current = yield CacheOp("get", (key,))
+    return current == new and new is not None

@@ -1,0 +1,135 @@
+"""``ResumeSnapshot``: everything needed to resume a paused run, in any process.
+
+Encoded as plain JSON (see :mod:`._codec`) inside a session record; parsed back with every
+field's type checked and times finite, so a record edited in the cache is ``session_invalid``,
+never a traceback or a step run on a forged state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from llm_core.errors import InvalidSnapshotError
+from llm_core.sessions._codec import decode_json, encode_json
+
+__all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
+
+SNAPSHOT_VERSION = 2
+_FIELDS = (
+    "token",
+    "pause_kind",
+    "created_at",
+    "last_accessed_at",
+    "expires_at",
+    "recipe",
+    "step",
+    "state",
+    "payload",
+    "expects",
+    "version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeSnapshot:
+    """A paused run.  Times are wall-clock seconds on the runtime's clock.
+
+    ``state`` is the state the paused ``step`` received; on resume that step runs again with it.
+    ``payload`` is what the pause showed the outside world (e.g. the draft to approve);
+    ``expects`` the JSON Schema resume input must match (``None``: anything).
+    """
+
+    token: str
+    pause_kind: str
+    created_at: float
+    last_accessed_at: float
+    expires_at: float
+    recipe: str
+    step: str
+    state: dict[str, Any]
+    payload: Any = None
+    expects: dict[str, Any] | None = None
+    version: int = SNAPSHOT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record, field by field."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def to_json_text(self) -> str:
+        """Compact JSON text; ``SnapshotSerializationError`` names what cannot be stored."""
+        head = encode_json(
+            [
+                self.token,
+                self.pause_kind,
+                self.created_at,
+                self.last_accessed_at,
+                self.expires_at,
+                self.recipe,
+                self.step,
+            ],
+            "the snapshot",
+        )
+        state = encode_json(self.state, f"the state at step {self.step!r}")
+        payload = encode_json(self.payload, f"the pause payload at step {self.step!r}")
+        expects = encode_json(self.expects, f"the expects schema at step {self.step!r}")
+        return (
+            f'{{"head":{head},"state":{state},"payload":{payload},'
+            f'"expects":{expects},"version":{self.version}}}'
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ResumeSnapshot:
+        """Parse snapshot JSON; ``InvalidSnapshotError`` if it is not a valid snapshot."""
+        return cls.from_record(decode_json(data))
+
+    @classmethod
+    def from_record(cls, record: object) -> ResumeSnapshot:
+        """Build from the decoded JSON, checking every field."""
+        if type(record) is not dict:
+            raise InvalidSnapshotError("stored snapshot is not a JSON object")
+        if record.get("version") != SNAPSHOT_VERSION:
+            raise InvalidSnapshotError(
+                f"stored snapshot has version {record.get('version')!r:.20}; this llm-core "
+                f"reads version {SNAPSHOT_VERSION}"
+            )
+        head = record.get("head")
+        if type(head) is not list or len(head) != 7:
+            raise InvalidSnapshotError("stored snapshot lacks its head fields")
+        token, kind, created, accessed, expires, recipe, step = head
+        state, expects = record.get("state"), record.get("expects")
+        if not (
+            type(token) is str
+            and type(kind) is str
+            and type(recipe) is str
+            and type(step) is str
+            and type(state) is dict
+            and (expects is None or type(expects) is dict)
+            and all(_finite(t) for t in (created, accessed, expires))
+        ):
+            raise InvalidSnapshotError("stored snapshot has a field of the wrong type")
+        if "payload" not in record:
+            raise InvalidSnapshotError("stored snapshot lacks its payload")
+        return cls(
+            token,
+            kind,
+            float(created),
+            float(accessed),
+            float(expires),
+            recipe,
+            step,
+            state,
+            record["payload"],
+            expects,
+        )
+
+
+_MAX_TIME = 1e15  # seconds: far past any real clock, far inside float precision
+
+
+def _finite(value: object) -> bool:
+    """A time a clock could show: a finite int or float within ±1e15 s (no overflow)."""
+    if type(value) is float:
+        return math.isfinite(value) and -_MAX_TIME < value < _MAX_TIME
+    return type(value) is int and -_MAX_TIME < value < _MAX_TIME
