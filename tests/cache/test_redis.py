@@ -191,6 +191,7 @@ def _every_sync_op(cache: RedisCache) -> list[Any]:
         lambda: cache.take("k"),
         lambda: cache.touch("k", 5),
         lambda: cache.touch("k", None),
+        lambda: cache.compare_and_set("k", None, b"v", 5),
         lambda: cache.keys(),
     ]
 
@@ -203,6 +204,7 @@ def _every_async_op(cache: RedisCache) -> list[Any]:
         lambda: cache.atake("k"),
         lambda: cache.atouch("k", 5),
         lambda: cache.atouch("k", None),
+        lambda: cache.acompare_and_set("k", b"v", None),
         lambda: cache.akeys(),
     ]
 
