@@ -60,7 +60,7 @@ def main() -> int:
 
     print("4. Process D tries the same token again: a token resumes exactly once.")
     again = llm_core("resume", token, "--decision", "approve")
-    if again.returncode != 3:  # 3 = session_not_found
+    if again.returncode != 10:  # 10 = session_already_resumed
         return 1
     print("Next: `llm-core --help`, docs/cli.md, and examples/in_process.py for the Python API.")
     return 0

@@ -80,7 +80,7 @@ def test_exit_codes_tell_errors_apart(capsys: pytest.CaptureFixture[str], url: s
     assert code == EXIT_CODES["invalid_resume_input"] == 6
     assert "still resumable" in err
     assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 0
-    assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 3
+    assert cli(capsys, "--cache", url, "resume", token, "--decision", "approve")[0] == 10
     assert cli(capsys, "--cache", url, "resume", "not-a-token", "--decision", "approve")[0] == 5
     code, out, _ = cli(
         capsys, "--cache", url, "resume", "123.abc", "--decision", "approve", "--json"
@@ -124,7 +124,7 @@ def test_sessions_list_and_sweep(capsys: pytest.CaptureFixture[str], url: str) -
     assert cli(capsys, "--cache", url, "sessions", "list")[1] == "no pending sessions\n"
     tokens = {paused_token(capsys, url, f"d{i}") for i in range(3)}
     code, out, _ = cli(capsys, "--cache", url, "sessions", "list")
-    assert code == 0 and out.splitlines()[0].split() == ["TOKEN", "RECIPE", "KIND", "TIME", "LEFT"]
+    assert code == 0 and out.splitlines()[0].split() == ["TOKEN", "RECIPE", "KIND", "STATUS", "TIME", "LEFT"]
     assert {line.split()[0] for line in out.splitlines()[1:]} == tokens
     code, out, _ = cli(capsys, "--cache", url, "sessions", "list", "--json")
     rows = json.loads(out)["sessions"]
@@ -188,7 +188,7 @@ def test_a_default_state_folder_that_cannot_be_made_is_a_clear_error(
     assert str(blocker) in err and "--cache" in err
 
 
-def test_a_corrupt_stored_session_is_a_clear_error_in_sessions_list(
+def test_a_corrupt_stored_session_is_listed_as_invalid_and_kept(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from llm_core.cache._sqlite import SQLiteCache
@@ -198,9 +198,12 @@ def test_a_corrupt_stored_session_is_a_clear_error_in_sessions_list(
     cache = SQLiteCache(str(path))
     cache.set(SESSION_KEY_PREFIX + "junk", b"not json", 60)
     cache.close()
-    code, _, err = cli(capsys, "--cache", f"sqlite:///{path}", "sessions", "list")
-    assert code == 1
-    assert err.startswith("llm-core: error: ") and "not valid UTF-8 JSON" in err
+    code, out, _ = cli(capsys, "--cache", f"sqlite:///{path}", "sessions", "list", "--json")
+    assert code == 0
+    [row] = json.loads(out)["sessions"]
+    assert row["token"] == "junk" and row["status"] == "invalid"
+    assert "not an llm-core/2 record" in row["problem"]
+    assert SQLiteCache(str(path)).get(SESSION_KEY_PREFIX + "junk") == b"not json"  # kept
 
 
 def test_input_dash_without_a_stdin_is_a_usage_error() -> None:

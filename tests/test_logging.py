@@ -19,14 +19,30 @@ LOGGER = "llm_core"
 
 
 class FlakyCache(MemoryCache):
-    """A real MemoryCache whose ``set`` fails while ``down`` is true."""
+    """A real MemoryCache that goes away once ``down`` is true: every write and read fails,
+    except the first compare-and-set (the claim of a resume, so its release is what fails)."""
 
     down = False
+    claims_left = 1
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         if self.down:
             raise CacheUnavailableError("the cache went away")
         super().set(key, value, ttl)
+
+    def get(self, key: str) -> bytes | None:
+        if self.down and self.claims_left == 0:
+            raise CacheUnavailableError("the cache went away")
+        return super().get(key)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        if self.down:
+            if self.claims_left == 0:
+                raise CacheUnavailableError("the cache went away")
+            self.claims_left -= 1
+        return super().compare_and_set(key, expected, new, ttl)
 
 
 def gated(hooks: dict[str, Any] | None = None, cache: MemoryCache | None = None) -> Workflow:
@@ -134,7 +150,7 @@ def test_a_warning_diagnostic_is_logged_at_warning(caplog: pytest.LogCaptureFixt
     assert caplog.records == []
 
 
-def test_a_failed_put_back_is_logged_at_error_without_the_token(
+def test_a_failed_release_is_logged_at_error_without_the_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache = FlakyCache()
@@ -146,7 +162,7 @@ def test_a_failed_put_back_is_logged_at_error_without_the_token(
         outcome = runtime.resume(first.token, "explode")
     assert isinstance(outcome, Error) and outcome.kind == "step_failed"
     assert not outcome.resumable
-    assert "session.restore_failed" in [d.code for d in outcome.diagnostics]
+    assert "session.release_failed" in [d.code for d in outcome.diagnostics]
     [record] = [r for r in caplog.records if r.name.startswith(LOGGER)]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None

@@ -57,7 +57,7 @@ def test_run_pauses_and_resume_approves_exactly_once(bridge: Cache, clock: Manua
 
     again = runtime.resume(paused.token, {"decision": "approve"})
     assert isinstance(again, Error)
-    assert again.kind == "session_not_found"
+    assert again.kind == "session_already_resumed"
 
 
 def test_the_runtime_shows_the_bridges_weaker_take(bridge: Cache) -> None:

@@ -34,7 +34,7 @@ def test_in_process_example_tells_the_story(capsys: pytest.CaptureFixture[str]) 
     assert '"draft": "llm-core 1.0 ships on Friday!"' in out
     assert '"final": "llm-core 1.0 is coming soon."' in out
     assert "gate → finalize" in out
-    assert "refused: session_not_found" in out
+    assert "refused: session_already_resumed" in out
 
 
 def test_demo_pauses_and_resumes_in_separate_processes_on_the_sqlite_default(
@@ -56,5 +56,5 @@ def test_demo_pauses_and_resumes_in_separate_processes_on_the_sqlite_default(
     assert TOKEN_LINE.search(out)
     assert out.count("(exit status 0)") == 3  # run, sessions list, resume: three processes
     assert '"final": "llm-core 1.0 is coming soon."' in out
-    assert "(exit status 3)" in out  # the fourth process: the token was already used
+    assert "(exit status 10)" in out  # the fourth process: the token was already used
     assert (tmp_path / "llm-core" / "sessions.db").exists()

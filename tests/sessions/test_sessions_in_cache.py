@@ -11,7 +11,13 @@ from llm_core import Error, MemoryCache, Ok, Paused, SQLiteCache, StepContext, W
 from llm_core.errors import CacheUnavailableError, SnapshotSerializationError
 from llm_core.sessions import SESSION_KEY_PREFIX
 from tests.clock import ManualClock
-from tests.workflow.support import Counter, SwitchableCache, approval_flow, cache_plugin
+from tests.workflow.support import (
+    Counter,
+    SwitchableCache,
+    approval_flow,
+    cache_plugin,
+    stored_record,
+)
 
 
 def pausing_with(payload: Any, state_extra: Any = None) -> Workflow:
@@ -33,21 +39,30 @@ def test_a_user_cache_plugin_holds_the_sessions(
     first = runtime.run("hello")
     assert isinstance(first, Paused)
     assert cache.keys() == [SESSION_KEY_PREFIX + first.token]
-    record = json.loads(cache.get(SESSION_KEY_PREFIX + first.token) or b"")
+    record = stored_record(cache.get(SESSION_KEY_PREFIX + first.token))
     assert record == {
-        "token": first.token,
-        "pause_kind": "human",
-        "created_at": clock.now,
-        "last_accessed_at": clock.now,
-        "expires_at": clock.now + 24 * 3600,
-        "recipe": "approval",
-        "step": "ask",
-        "state": {"input": "hello", "prepared": True},
-        "payload": {"question": "hello"},
-        "version": 1,
+        "status": "pending",
+        "attempts": 0,
+        "claim": None,
+        "snapshot": {
+            "head": [
+                first.token,
+                "human",
+                clock.now,
+                clock.now,
+                clock.now + 24 * 3600,
+                "approval",
+                "ask",
+            ],
+            "state": {"input": "hello", "prepared": True},
+            "payload": {"question": "hello"},
+            "expects": None,
+            "version": 2,
+        },
     }
     assert isinstance(runtime.resume(first.token, {"ok": True}), Ok)
-    assert cache.keys() == []
+    done = stored_record(cache.get(SESSION_KEY_PREFIX + first.token))  # kept for replays
+    assert done["status"] == "completed" and done["outcome"]["type"] == "ok"
 
 
 def test_the_stored_ttl_is_the_session_ttl(clock: ManualClock, cache: MemoryCache) -> None:
@@ -163,24 +178,43 @@ def test_a_cache_that_fails_on_resume_gives_cache_unavailable_and_keeps_the_sess
     runtime = approval_flow(counter).use(cache_plugin(cache)).build(clock=clock)
     first = runtime.run("x")
     assert isinstance(first, Paused)
-    cache.down = {"take"}
-    outcome = runtime.resume(first.token, {"ok": True})
-    assert isinstance(outcome, Error) and outcome.kind == "cache_unavailable"
+    for down in ({"get"}, {"compare_and_set", "get"}):
+        cache.down = down
+        outcome = runtime.resume(first.token, {"ok": True})
+        assert isinstance(outcome, Error) and outcome.kind == "cache_unavailable"
     cache.down = set()
     assert isinstance(runtime.resume(first.token, {"ok": True}), Ok)
 
 
-def test_a_failed_put_back_is_reported(clock: ManualClock, counter: Counter) -> None:
+def test_a_failed_release_is_reported_and_the_lease_runs_out(
+    clock: ManualClock, counter: Counter
+) -> None:
     cache = SwitchableCache(clock)
-    runtime = approval_flow(counter).use(cache_plugin(cache)).build(clock=clock)
+    runtime = approval_flow(counter).use(cache_plugin(cache)).build(clock=clock, lease_ttl=30)
     first = runtime.run("x")
     assert isinstance(first, Paused)
-    cache.down = {"set"}
+    cache.calls.clear()
+    real = cache.compare_and_set
+    cas_calls = 0
+
+    def cas_once(*args: Any) -> bool:  # the claim lands, then the cache goes down
+        nonlocal cas_calls
+        cas_calls += 1
+        if cas_calls == 2:
+            cache.down = {"compare_and_set", "get"}
+        return real(*args)
+
+    cache.compare_and_set = cas_once  # type: ignore[method-assign]
     outcome = runtime.resume(first.token, {"ok": "not a bool"})
     assert isinstance(outcome, Error) and outcome.kind == "invalid_resume_input"
     assert not outcome.resumable
     codes = [d.code for d in outcome.diagnostics]
-    assert codes == ["session.restore_failed", "resume.invalid_input"]
+    assert codes == ["session.release_failed", "resume.invalid_input"]
+    cache.down = set()
+    busy = runtime.resume(first.token, {"ok": True})
+    assert isinstance(busy, Error) and busy.kind == "session_busy"  # still claimed
+    clock.advance(31)  # the lease runs out: the session is claimable again, nothing lost
+    assert isinstance(runtime.resume(first.token, {"ok": True}), Ok)
 
 
 def test_the_async_faces_use_the_cache_async_methods(clock: ManualClock, counter: Counter) -> None:
@@ -195,12 +229,12 @@ def test_the_async_faces_use_the_cache_async_methods(clock: ManualClock, counter
         return await runtime.aresume(first.token, {"ok": True})
 
     assert isinstance(asyncio.run(main()), Ok)
-    assert cache.calls == ["aset", "atake"]
+    assert cache.calls == ["aset", "aget", "acompare_and_set", "acompare_and_set"]
     cache.calls.clear()
     first = runtime.run("y")
     assert isinstance(first, Paused)
     runtime.resume(first.token, {"ok": True})
-    assert cache.calls == ["set", "take"]
+    assert cache.calls == ["set", "get", "compare_and_set", "compare_and_set"]
 
 
 def test_non_str_dict_keys_cannot_be_stored_rather_than_coming_back_changed(

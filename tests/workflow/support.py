@@ -3,9 +3,10 @@ few ready workflows built on an injected clock."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from llm_core import MemoryCache
+from llm_core import CacheCapabilities, MemoryCache
 from llm_core.workflow import AdapterBundle
 from llm_core.errors import CacheUnavailableError
 from llm_core.workflow import Plugin, Runtime, StepContext, Workflow
@@ -65,6 +66,26 @@ class SwitchableCache:
     async def atouch(self, key: str, ttl: float | None) -> bool:
         self._check("atouch")
         return self.inner.touch(key, ttl)
+
+    capabilities = CacheCapabilities(compare_and_set=True)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        self._check("compare_and_set")
+        return self.inner.compare_and_set(key, expected, new, ttl)
+
+    async def acompare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        self._check("acompare_and_set")
+        return self.inner.compare_and_set(key, expected, new, ttl)
+
+
+def stored_record(data: bytes | None) -> dict[str, Any]:
+    """The JSON body of a stored session record (after its ``llm-core/2`` envelope line)."""
+    assert data is not None and data.startswith(b"llm-core/2 ")
+    return json.loads(data.split(b"\n", 1)[1])  # type: ignore[no-any-return]
 
 
 class Counter:

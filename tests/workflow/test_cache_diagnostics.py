@@ -1,4 +1,4 @@
-"""A session cache whose take is not atomic is reported, and refused in strict mode."""
+"""A session cache without an atomic compare-and-set is reported, and refused in strict mode."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from llm_core import Error, MemoryCache, Paused, recipes
 from llm_core.bridges.langchain import from_langchain_cache
 
 
-def test_non_atomic_take_is_a_warning_on_every_outcome() -> None:
+def test_a_cache_without_compare_and_set_is_a_warning_on_every_outcome() -> None:
     runtime = recipes.hitl_gate(cache=from_langchain_cache(InMemoryCache()))
     outcome = runtime.run("draft")
     assert isinstance(outcome, Paused)
     codes = [(d.level, d.code) for d in outcome.diagnostics]
-    assert ("warn", "adapter.cache.take_not_atomic") in codes
+    assert ("warn", "adapter.cache.no_compare_and_set") in codes
 
 
-def test_strict_mode_refuses_a_non_atomic_session_cache() -> None:
+def test_strict_mode_refuses_a_session_cache_without_compare_and_set() -> None:
     runtime = recipes.hitl_gate(cache=from_langchain_cache(InMemoryCache()), strict=True)
     outcome = runtime.run("draft")
     assert isinstance(outcome, Error)
     assert outcome.kind == "invalid_workflow"
-    assert "take is not atomic" in outcome.message
-    assert any(d.code == "adapter.cache.take_not_atomic" for d in outcome.diagnostics)
+    assert "no atomic compare-and-set" in outcome.message
+    assert any(d.code == "adapter.cache.no_compare_and_set" for d in outcome.diagnostics)
 
 
 def test_atomic_caches_get_no_such_warning() -> None:

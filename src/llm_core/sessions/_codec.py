@@ -85,12 +85,12 @@ def encode_json(value: Any, what: str) -> str:
     if isinstance(value, _CONTAINERS):
         problem = _tree_problem(value, MAX_DEPTH, True)
         if problem is not None:
-            raise SnapshotSerializationError(f"{what} cannot be stored: {problem}")
+            raise SnapshotSerializationError(f"{what} ({problem})")
     try:
         return _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise SnapshotSerializationError(
-            f"{what} cannot be stored as JSON ({exc}); keep it to dict/list/str/int/float/"
+            f"{what} ({exc}) cannot be stored as JSON; keep it to dict/list/str/int/float/"
             "bool/None with str keys and finite numbers"
         ) from None
 

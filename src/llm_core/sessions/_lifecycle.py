@@ -24,7 +24,11 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from llm_core.errors import CacheUnavailableError, InvalidSnapshotError
+from llm_core.errors import (
+    CacheUnavailableError,
+    InvalidSnapshotError,
+    SnapshotSerializationError,
+)
 from llm_core.sessions._codec import Signer, decode_json, encode_json
 from llm_core.sessions._snapshot import ResumeSnapshot
 
@@ -88,7 +92,14 @@ class Keyspace:
     # --- encoding ---------------------------------------------------------------------
 
     def _wrap(self, key: str, body: str) -> bytes:
-        return self.signer.wrap(key, body.encode("utf-8"))
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: JSON text, but not UTF-8
+            raise SnapshotSerializationError(
+                f"a string holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which "
+                "cannot be stored as UTF-8; encode it or drop it before pausing"
+            ) from None
+        return self.signer.wrap(key, data)
 
     def pending(self, key: str, snapshot_text: str, attempts: int = 0) -> bytes:
         """The bytes of a pending record."""
@@ -109,15 +120,14 @@ class Keyspace:
     ) -> bytes:
         """The completion record that replaces a claimed one (kept for ``result_ttl``)."""
         request = "null" if claim.request_id is None else _str(claim.request_id)
-        try:
-            text = encode_json(outcome, "the outcome")
-        except Exception:  # an artefact JSON cannot hold: remember the completion, not it
-            text = '{"type":"unrecorded"}'
-        body = (
+        head = (
             f'{{"status":"completed","token":{_str(record.token)},"claim":{_str(claim.id)},'
-            f'"request_id":{request},"finished_at":{now!r},"outcome":{text}}}'
+            f'"request_id":{request},"finished_at":{now!r},"outcome":'
         )
-        return self._wrap(record.key, body)
+        try:
+            return self._wrap(record.key, head + encode_json(outcome, "the outcome") + "}")
+        except SnapshotSerializationError:  # an artefact JSON cannot hold: keep the fact only
+            return self._wrap(record.key, head + '{"type":"unrecorded"}}')
 
     def cancelled(self, record: Record, now: float) -> bytes:
         """The record a cancelled session leaves (kept for ``result_ttl``)."""
@@ -168,7 +178,7 @@ def _claim(value: object) -> Claim:
     if not (
         type(claim_id) is str
         and type(until) in (int, float)
-        and abs(until) < 1e15
+        and abs(until) < 1e300
         and (request_id is None or type(request_id) is str)
     ):
         raise InvalidSnapshotError("a claimed session record has a malformed claim")
@@ -189,7 +199,7 @@ def _finished(
         (request_id is None or type(request_id) is str)
         and (outcome is None or type(outcome) is dict)
         and type(finished) in (int, float)
-        and abs(finished) < 1e15
+        and abs(finished) < 1e300
     ):
         raise InvalidSnapshotError("a finished session record has a malformed field")
     return Record(

@@ -71,9 +71,10 @@ class ResumeSnapshot:
             ],
             "the snapshot",
         )
-        state = encode_json(self.state, f"the state at step {self.step!r}")
-        payload = encode_json(self.payload, f"the pause payload at step {self.step!r}")
-        expects = encode_json(self.expects, f"the expects schema at step {self.step!r}")
+        where = f"cannot pause at step {self.step!r}:"
+        state = encode_json(self.state, f"{where} state")
+        payload = encode_json(self.payload, f"{where} payload")
+        expects = encode_json(self.expects, f"{where} expects")
         return (
             f'{{"head":{head},"state":{state},"payload":{payload},'
             f'"expects":{expects},"version":{self.version}}}'
@@ -125,11 +126,8 @@ class ResumeSnapshot:
         )
 
 
-_MAX_TIME = 1e15  # seconds: far past any real clock, far inside float precision
-
-
 def _finite(value: object) -> bool:
-    """A time a clock could show: a finite int or float within ±1e15 s (no overflow)."""
+    """A finite int or float that converts to a finite float (no overflow)."""
     if type(value) is float:
-        return math.isfinite(value) and -_MAX_TIME < value < _MAX_TIME
-    return type(value) is int and -_MAX_TIME < value < _MAX_TIME
+        return math.isfinite(value)
+    return type(value) is int and -(2**1023) < value < 2**1023
