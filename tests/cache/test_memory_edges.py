@@ -1,6 +1,4 @@
-"""MemoryCache edge cases found in review: injected clocks that fail or re-enter, call forms.
-
-"""
+"""MemoryCache edge cases found in review: injected clocks that fail or re-enter, call forms."""
 
 from __future__ import annotations
 

@@ -118,10 +118,18 @@ class CacheMachine(RuleBasedStateMachine):
         ttl = data.draw(self.TTLS)
         assert self.cache.touch(key, ttl) == self.model.touch(key, ttl, self.now)
 
-    @rule(key=keys, expected=st.one_of(st.none(), values), new=st.one_of(st.none(), values))
-    def compare_and_set(self, key: str, expected: bytes | None, new: bytes | None) -> None:
-        got = self.cache.compare_and_set(key, expected, new, 5.0)
-        assert got == self.model.compare_and_set(key, expected, new, 5.0, self.now)
+    @rule(
+        key=keys,
+        expected=st.one_of(st.none(), values),
+        new=st.one_of(st.none(), values),
+        data=st.data(),
+    )
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, data: st.DataObject
+    ) -> None:
+        ttl = data.draw(self.TTLS)
+        got = self.cache.compare_and_set(key, expected, new, ttl)
+        assert got == self.model.compare_and_set(key, expected, new, ttl, self.now)
 
     @rule(key=keys)
     def delete(self, key: str) -> None:
@@ -148,7 +156,7 @@ class CacheMachine(RuleBasedStateMachine):
         data, heap = self.cache._data, self.cache._heap
         for i in range(1, len(heap)):
             assert heap[(i - 1) // 2] <= heap[i]
-        with_ttl = {(d, k) for k, (_, d) in data.items() if d != math.inf}
+        with_ttl = {(s, k) for k, (_, _, s) in data.items() if s != math.inf}
         assert with_ttl <= set(heap)  # every entry with a TTL can be found by its deadline
         assert len(heap) <= 2 * len(with_ttl) + 8
         assert heapq.nsmallest(1, heap) == heap[:1]
@@ -164,8 +172,6 @@ class LRUMachine(CacheMachine):
 
 
 for machine in (TTLMachine, LRUMachine):
-    machine.TestCase.settings = settings(
-        max_examples=150, stateful_step_count=40, deadline=None
-    )
+    machine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_ttls_match_the_model = TTLMachine.TestCase
 test_lru_bound_matches_the_model = LRUMachine.TestCase

@@ -2,12 +2,14 @@
 
 * Per-key TTL on a monotonic clock (injectable, so tests move time instead of sleeping).
   An entry set with ``ttl`` is alive while ``clock() <= set_time + ttl`` and gone after.
-* Expiry keeps up with writes: every entry with a TTL also sits in a min-heap of deadlines
+* Expiry keeps up with writes: every entry with a TTL is scheduled in a min-heap of deadlines
   (the idea of cachetools' ``TLRUCache``), and each write pops at most a few expired heads.
   A write adds at most one heap item and removes up to ``_EXPIRE_PER_WRITE`` expired ones, so
   entries that expired and are never read again cannot outgrow the live ones, whatever the
   write rate -- and no write ever scans the whole cache.  Reads drop an expired entry too.
-* Heap items made stale by an overwrite, delete, take, touch or eviction are found by a
+* Rescheduling is lazy: an overwrite or touch that only moves a deadline later pushes
+  nothing; when the old heap item comes up, the entry is pushed again at its real deadline.
+* Heap items made stale (a shorter new deadline, a delete, take or eviction) are found by a
   cursor that inspects a few heap slots per write while stale items are more than half of
   the heap, so the heap stays within about twice the entries with a TTL.
 * ``max_entries`` bounds the size with least-recently-used eviction (``None`` = unbounded).
@@ -33,7 +35,8 @@ from llm_core.errors import ConfigurationError
 __all__ = ["MemoryCache"]
 
 _NEVER = math.inf
-_Entry = tuple[bytes, float]  # (value, deadline on the cache's clock; inf = no expiry)
+_Entry = tuple[bytes, float, float]  # (value, deadline, scheduled: its heap item's deadline)
+_MAX_INT_TTL = 2**53
 _EXPIRE_PER_WRITE = 4  # expired heap heads a write may drop
 _INSPECT_PER_WRITE = 4  # heap slots a write may inspect for stale items (only when many)
 _siftup = heapq._siftup  # type: ignore[attr-defined]  # the stdlib's own sift, used to delete
@@ -123,7 +126,7 @@ class MemoryCache:
         """Live keys starting with ``prefix``."""
         now = self._clock()
         with self._lock:
-            return [k for k, (_, d) in self._data.items() if d >= now and k.startswith(prefix)]
+            return [k for k, e in self._data.items() if e[1] >= now and k.startswith(prefix)]
 
     # --- writes ------------------------------------------------------------
 
@@ -137,40 +140,50 @@ class MemoryCache:
         now = self._clock()
         if ttl is None:
             deadline = _NEVER
-        elif type(ttl) is float and 0 < ttl < _NEVER:
+        elif (type(ttl) is float and 0 < ttl < _NEVER) or (
+            type(ttl) is int and 0 < ttl <= _MAX_INT_TTL
+        ):
             deadline = now + ttl
         else:
             deadline = now + check_ttl(ttl)  # type: ignore[operator]  # raises if invalid
         self._lock.acquire()  # explicit acquire/release: half the cost of `with` here
         try:
-            self._store_locked(key, (value, deadline), now)
+            self._store_locked(key, value, deadline, now)
         finally:
             self._lock.release()
 
-    def _store_locked(self, key: str, entry: _Entry, now: float) -> None:
+    def _store_locked(self, key: str, value: bytes, deadline: float, now: float) -> None:
         data = self._data
-        old = data.get(key)
-        if old is not None and old[1] != _NEVER:
-            self._stale += 1
-        data[key] = entry
-        data.move_to_end(key)
         heap = self._heap
-        if entry[1] != _NEVER:
-            heappush(heap, (entry[1], key))
-        if self.max_entries is not None and len(data) > self.max_entries:
-            evicted = data.popitem(last=False)[1]
-            if evicted[1] != _NEVER:
+        old = data.get(key)
+        scheduled = _NEVER if old is None else old[2]
+        if deadline < scheduled:  # sooner than its heap item: schedule it anew
+            if scheduled != _NEVER:
                 self._stale += 1
+            heappush(heap, (deadline, key))
+            scheduled = deadline
+        data[key] = (value, deadline, scheduled)
+        data.move_to_end(key)
+        if (
+            self.max_entries is not None
+            and len(data) > self.max_entries
+            and data.popitem(last=False)[1][2] != _NEVER
+        ):
+            self._stale += 1  # the evicted entry's heap item
         # Bounded expiry work: a few expired heads, then a few stale items if they abound.
         for _ in range(_EXPIRE_PER_WRITE):
             if not heap or heap[0][0] >= now:
                 break
-            deadline, expired_key = heappop(heap)
-            current = data.get(expired_key)
-            if current is not None and current[1] == deadline:
-                del data[expired_key]
-            elif self._stale > 0:
-                self._stale -= 1
+            item_deadline, item_key = heappop(heap)
+            current = data.get(item_key)
+            if current is None or current[2] != item_deadline:
+                if self._stale > 0:
+                    self._stale -= 1
+            elif current[1] < now:
+                del data[item_key]
+            else:  # extended since it was scheduled: schedule it at its real deadline
+                heappush(heap, (current[1], item_key))
+                data[item_key] = (current[0], current[1], current[1])
         if self._stale > len(heap) >> 1:
             self._drop_stale_locked()
 
@@ -184,7 +197,7 @@ class MemoryCache:
                 self._cursor = 0
             deadline, key = heap[self._cursor]
             current = data.get(key)
-            if current is not None and current[1] == deadline:
+            if current is not None and current[2] == deadline:
                 self._cursor += 1
                 continue
             self._stale = max(0, self._stale - 1)
@@ -196,7 +209,7 @@ class MemoryCache:
 
     def _drop_locked(self, key: str, entry: _Entry) -> None:
         del self._data[key]
-        if entry[1] != _NEVER:
+        if entry[2] != _NEVER:
             self._stale += 1
 
     def delete(self, key: str) -> None:
@@ -230,7 +243,7 @@ class MemoryCache:
             if entry[1] < now:
                 self._drop_locked(key, entry)
                 return False
-            self._store_locked(key, (entry[0], _NEVER if ttl is None else now + ttl), now)
+            self._store_locked(key, entry[0], _NEVER if ttl is None else now + ttl, now)
             return True
 
     def compare_and_set(
@@ -260,7 +273,7 @@ class MemoryCache:
                 if entry is not None:
                     self._drop_locked(key, entry)
             else:
-                self._store_locked(key, (new, _NEVER if ttl is None else now + ttl), now)
+                self._store_locked(key, new, _NEVER if ttl is None else now + ttl, now)
             return True
 
     # --- housekeeping ------------------------------------------------------
@@ -270,10 +283,12 @@ class MemoryCache:
         now = self._clock()  # outside the lock: a clock may use this cache
         with self._lock:
             data = self._data
-            expired = [key for key, (_, deadline) in data.items() if deadline < now]
+            expired = [key for key, entry in data.items() if entry[1] < now]
             for key in expired:
                 del data[key]
-            self._heap = [(d, k) for k, (_, d) in data.items() if d != _NEVER]
+            for key, (value, deadline, _) in data.items():
+                data[key] = (value, deadline, deadline)
+            self._heap = [(e[1], k) for k, e in data.items() if e[1] != _NEVER]
             heapq.heapify(self._heap)
             self._stale = self._cursor = 0
             return len(expired)
