@@ -13,7 +13,8 @@ import pytest
 
 from llm_core import SQLiteCache
 from llm_core.cache import _sqlite as sqlite_module
-from llm_core.cache._sqlite import SCHEMA_VERSION, _successor
+from llm_core.cache._sqlite import SCHEMA_VERSION
+from llm_core.cache._sqlite_sql import successor as _successor
 from llm_core.errors import CacheFormatError, CacheUnavailableError, ConfigurationError
 from tests.clock import ManualClock
 

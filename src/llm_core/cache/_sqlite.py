@@ -36,54 +36,35 @@ from typing import Literal
 
 from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._errors import map_exceptions
+from llm_core.cache._sqlite_sql import (
+    _CLEAR,
+    _CREATE,
+    _DELETE,
+    _GET,
+    _KEYS_ALL,
+    _KEYS_FROM,
+    _KEYS_RANGE,
+    _SET,
+    _SWEEP,
+    _TOUCH,
+    HAS_RETURNING,
+    HAS_UPSERT,
+    cas_statement,
+    cas_transaction,
+    create_private_file,
+    successor,
+    take_returning,
+    take_transaction,
+)
 from llm_core.cache._validation import check_key, check_ttl, check_value
 from llm_core.errors import CacheFormatError, CacheUnavailableError, ConfigurationError
 
 __all__ = ["SCHEMA_VERSION", "SQLiteCache"]
 
-SCHEMA_VERSION = 1
-"""The layout this version writes; a file with a larger version is refused."""
-
-HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
-"""``DELETE … RETURNING`` is available in the linked SQLite library."""
-
-HAS_UPSERT = sqlite3.sqlite_version_info >= (3, 24, 0)
-"""``INSERT … ON CONFLICT DO UPDATE`` is available in the linked SQLite library."""
-
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-# --- statements (prepared once per connection by sqlite3's statement cache) -----------------
-# ruff: noqa: E501
-
-_CREATE = (
-    "CREATE TABLE IF NOT EXISTS llm_core_cache ("
-    " key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at REAL)",
-    "CREATE INDEX IF NOT EXISTS llm_core_cache_expires"
-    " ON llm_core_cache (expires_at) WHERE expires_at IS NOT NULL",
-)
-_GET = "SELECT value FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_SET = "INSERT OR REPLACE INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?)"
-_DELETE = "DELETE FROM llm_core_cache WHERE key = ?"
-_TAKE = "DELETE FROM llm_core_cache WHERE key = ? RETURNING value, expires_at"
-_TAKE_SELECT = "SELECT value, expires_at FROM llm_core_cache WHERE key = ?"
-_TOUCH = "UPDATE llm_core_cache SET expires_at = ? WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_CAS_SWAP = "UPDATE llm_core_cache SET value = ?, expires_at = ? WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_CAS_DELETE = "DELETE FROM llm_core_cache WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_CAS_INSERT = (
-    "INSERT INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
-    " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-    " WHERE llm_core_cache.expires_at < ?"  # only over an expired row (NULL = never expires)
-)
-_CAS_ABSENT = (
-    "SELECT 1 FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
-)
-_SWEEP = "DELETE FROM llm_core_cache WHERE expires_at < ?"
-_KEYS_ALL = "SELECT key FROM llm_core_cache WHERE expires_at IS NULL OR expires_at >= ?"
-_KEYS_FROM = (
-    "SELECT key FROM llm_core_cache WHERE key >= ? AND (expires_at IS NULL OR expires_at >= ?)"
-)
-_KEYS_RANGE = "SELECT key FROM llm_core_cache WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at >= ?)"
-_CLEAR = "DELETE FROM llm_core_cache"
+SCHEMA_VERSION = 1
+"""The layout this version writes; a file with a larger version is refused."""
 
 # Connections a forked child inherited: never used and never closed in the child (closing
 # could checkpoint or unlink the parent's WAL), only kept referenced so they are not freed.
@@ -151,7 +132,7 @@ class SQLiteCache:
         self._closed = False
         self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
         self._cas_impl = self._cas_statement if HAS_UPSERT else self._cas_transaction
-        _create_private_file(self._path)
+        create_private_file(self._path)
         self._initialise(self._conn())
         self._next_sweep = clock() + self._sweep_interval
         _LIVE_CACHES.add(self)
@@ -301,24 +282,8 @@ class SQLiteCache:
             return None
         return row[0]
 
-    @staticmethod
-    def _take_returning(conn: sqlite3.Connection, key: str) -> tuple[bytes, float | None] | None:
-        rows = conn.execute(_TAKE, (key,)).fetchall()  # fetchall: run the statement to its end
-        return rows[0] if rows else None
-
-    @staticmethod
-    def _take_transaction(conn: sqlite3.Connection, key: str) -> tuple[bytes, float | None] | None:
-        """``take`` for SQLite < 3.35: the write lock is held from the read to the delete."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute(_TAKE_SELECT, (key,)).fetchone()
-            if row is not None:
-                conn.execute(_DELETE, (key,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return row  # type: ignore[no-any-return]
+    _take_returning = staticmethod(take_returning)
+    _take_transaction = staticmethod(take_transaction)  # what SQLite < 3.35 runs
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
@@ -349,50 +314,8 @@ class SQLiteCache:
                 self._sweep(conn, now)
         return done
 
-    @staticmethod
-    def _cas_statement(
-        conn: sqlite3.Connection,
-        key: str,
-        expected: bytes | None,
-        new: bytes | None,
-        expires_at: float | None,
-        now: float,
-    ) -> bool:
-        """One conditional statement; the row count says whether it matched."""
-        if expected is None and new is None:
-            return conn.execute(_CAS_ABSENT, (key, now)).fetchone() is None
-        if expected is None:
-            cursor = conn.execute(_CAS_INSERT, (key, new, expires_at, now))
-        elif new is None:
-            cursor = conn.execute(_CAS_DELETE, (key, expected, now))
-        else:
-            cursor = conn.execute(_CAS_SWAP, (new, expires_at, key, expected, now))
-        return cursor.rowcount == 1
-
-    @staticmethod
-    def _cas_transaction(
-        conn: sqlite3.Connection,
-        key: str,
-        expected: bytes | None,
-        new: bytes | None,
-        expires_at: float | None,
-        now: float,
-    ) -> bool:
-        """``compare_and_set`` for SQLite < 3.24: the write lock is held from read to write."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute(_TAKE_SELECT, (key,)).fetchone()
-            live = row is not None and (row[1] is None or row[1] >= now)
-            done = (row[0] if live else None) == expected
-            if done and new is None:
-                conn.execute(_DELETE, (key,))
-            elif done:
-                conn.execute(_SET, (key, new, expires_at))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return done
+    _cas_statement = staticmethod(cas_statement)
+    _cas_transaction = staticmethod(cas_transaction)  # what SQLite < 3.24 runs
 
     # --- housekeeping ---------------------------------------------------------
 
@@ -414,7 +337,7 @@ class SQLiteCache:
         except UnicodeEncodeError:
             return []  # no valid key contains a lone surrogate
         now = self._clock()
-        upper = _successor(prefix)
+        upper = successor(prefix)
         params: tuple[str | float, ...]
         if not prefix:
             sql, params = _KEYS_ALL, (now,)
@@ -493,30 +416,6 @@ class SQLiteCache:
     async def asweep(self) -> int:
         """Async face of :meth:`sweep`."""
         return await asyncio.to_thread(self.sweep)
-
-
-def _create_private_file(path: str) -> None:
-    """Create ``path`` with mode 0600 if it does not exist (an existing file keeps its mode)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise CacheUnavailableError(
-            f"cannot create or open the SQLite cache file {path}: {exc.strerror}"
-        ) from exc
-    os.close(fd)
-
-
-def _successor(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix`` (code point order,
-    which is SQLite's BINARY order on UTF-8), or ``None`` if there is none."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if code <= 0x10FFFF:
-            chars[-1] = chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
-            return "".join(chars)
-        chars.pop()
-    return None
 
 
 def _after_fork_in_child() -> None:
