@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench lower-bounds clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/lint-imports --no-cache
+
+# Each extra at its lower bounds in a fresh venv, with that extra's tests (.ci/lower-bounds).
+lower-bounds:
+	$(PYTHON) .ci/lower-bounds
 
 bench: $(STAMP)
 	$(PY) -m bench

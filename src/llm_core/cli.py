@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from llm_core import __version__
 from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
 from llm_core.cache import Cache, cache_from_url, capabilities_of
 from llm_core.errors import CacheUnavailableError, LlmCoreError
@@ -145,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"llm-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
