@@ -98,10 +98,13 @@ def encode_json(value: Any, what: str) -> str:
 def decode_json(text: bytes | str) -> Any:
     """Parse stored JSON; ``InvalidSnapshotError`` for anything but plain, finite, bounded JSON."""
     try:
-        value = _decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        value = _decode(text)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidSnapshotError(f"stored session is not valid JSON: {exc}"[:300]) from None
-    if not json_depth_ok(value, MAX_DEPTH + 4):  # + the record's own levels
+    limit = MAX_DEPTH + 4  # + the record's own levels
+    # fewer openers than the limit cannot nest past it: skip the walk (the common case)
+    if text.count("[") + text.count("{") > limit and not json_depth_ok(value, limit):
         raise InvalidSnapshotError(f"stored session nests deeper than {MAX_DEPTH} levels")
     return value
 

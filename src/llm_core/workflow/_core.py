@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Generator, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -171,8 +170,17 @@ def _claim(
     claim = Claim(_claim_id(), now + plan.lease_ttl, request)
     claimed = plan.space.claimed(record, claim)
     ttl = max(snapshot.expires_at - now, plan.lease_ttl) + 1.0
-    settle = Settlement(plan, replace(record, raw=claimed, status="claimed", claim=claim,
-                                      attempts=record.attempts + 1), claim)  # fmt: skip
+    held = Record(
+        record.key,
+        record.token,
+        claimed,
+        "claimed",
+        record.attempts + 1,
+        snapshot,
+        record.snapshot_text,
+        claim,
+    )
+    settle = Settlement(plan, held, claim)
     try:
         won = yield from cas(record.key, record.raw, claimed, ttl)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
