@@ -1,18 +1,10 @@
-"""A manual clock for tests: time moves only when the test says so (no sleeps)."""
+"""A manual clock for tests: time moves only when the test says so (no sleeps).
+
+The same class the conformance kit gives third-party authors (``llm_core.cache.testing``).
+"""
 
 from __future__ import annotations
 
+from llm_core.cache.testing import ManualClock
 
-class ManualClock:
-    """A callable clock returning ``now``; ``advance`` moves it forward."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("a clock only moves forward")
-        self.now += seconds
+__all__ = ["ManualClock"]

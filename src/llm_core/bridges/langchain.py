@@ -62,7 +62,7 @@ warnings.filterwarnings(
     "ignore",
     message=r"The function `loads` is in beta",
     category=LangChainBetaWarning,
-    module=r"llm_core\.adapters\.langchain\Z",
+    module=r"llm_core\.bridges\.langchain\Z",
 )
 
 __all__ = [

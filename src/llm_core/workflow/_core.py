@@ -8,8 +8,10 @@ throw its exception in).  So both faces run the same logic, as h11/httpcore do.
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -259,8 +261,19 @@ def _busy(claim: Claim, now: float, token: str) -> Fail:
     )
 
 
+_claim_ids: dict[int, Iterator[int]] = {}
+_claim_prefix: dict[int, str] = {}
+
+
 def _claim_id() -> str:
-    return secrets.token_urlsafe(12)
+    """A claim id unique across processes and hosts: a random prefix drawn once per process
+    (per pid, so a forked child draws its own) and a counter.  Unique, not secret."""
+    pid = os.getpid()
+    counter = _claim_ids.get(pid)
+    if counter is None:
+        _claim_prefix[pid] = secrets.token_urlsafe(9)
+        counter = _claim_ids[pid] = itertools.count()
+    return f"{_claim_prefix[pid]}.{next(counter)}"
 
 
 def _check_request_id(request_id: object) -> str | None:
