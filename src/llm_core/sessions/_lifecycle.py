@@ -145,7 +145,9 @@ class Keyspace:
             raise InvalidSnapshotError(f"stored session is {type(data).__name__}, not bytes")
         body = self.signer.unwrap(key, data)
         fields = decode_json(body)
-        if type(fields) is not dict or fields.get("status") not in _STATUSES:
+        if type(fields) is not dict or type(fields.get("status")) is not str:
+            raise InvalidSnapshotError("stored session record has no known status")
+        if fields["status"] not in _STATUSES:
             raise InvalidSnapshotError("stored session record has no known status")
         status = fields["status"]
         attempts = fields.get("attempts", 0)
@@ -158,6 +160,12 @@ class Keyspace:
             raise InvalidSnapshotError("stored session belongs to another token")
         text = body.decode("utf-8")
         start = text.find(_SNAPSHOT_FIELD)
+        # Transitions re-write the snapshot's exact text after their own members: it must be
+        # the record's last member, after members that hold all the others, or a release would
+        # store a record that cannot be read (or whose later members override the new ones).
+        others = {name: value for name, value in fields.items() if name != "snapshot"}
+        if start < 0 or not text.endswith("}") or _prefix(text[:start]) != others:
+            raise InvalidSnapshotError("stored session record is not in llm-core's layout")
         claim = _claim(fields.get("claim")) if status == "claimed" else None
         return Record(
             key,
@@ -171,13 +179,21 @@ class Keyspace:
         )
 
 
+def _prefix(text: str) -> object:
+    """The members before ``"snapshot"`` as an object (``None`` if they are not one)."""
+    try:
+        return decode_json(text + "}")
+    except InvalidSnapshotError:
+        return None
+
+
 def _claim(value: object) -> Claim:
     if type(value) is not dict:
         raise InvalidSnapshotError("a claimed session record lacks its claim")
     claim_id, until, request_id = value.get("id"), value.get("until"), value.get("request_id")
     if not (
         type(claim_id) is str
-        and type(until) in (int, float)
+        and (type(until) is int or type(until) is float)
         and abs(until) < 1e300
         and (request_id is None or type(request_id) is str)
     ):
@@ -198,7 +214,7 @@ def _finished(
     if not (
         (request_id is None or type(request_id) is str)
         and (outcome is None or type(outcome) is dict)
-        and type(finished) in (int, float)
+        and (type(finished) is int or type(finished) is float)
         and abs(finished) < 1e300
     ):
         raise InvalidSnapshotError("a finished session record has a malformed field")
