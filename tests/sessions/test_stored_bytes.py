@@ -181,7 +181,7 @@ PATHS = [
     ("claim", "request_id"), ("snapshot",), ("snapshot", "head"), ("snapshot", "state"),
     ("snapshot", "payload"), ("snapshot", "expects"), ("snapshot", "version"), ("token",),
     ("request_id",), ("finished_at",), ("outcome",), ("outcome", "type"),
-    ("outcome", "artefact"),
+    ("outcome", "artefact"), ("snapshot", "expects", "type"), ("snapshot", "expects", "required"),
     *[("snapshot", "head", i) for i in range(7)],
 ]  # fmt: skip
 
@@ -603,3 +603,58 @@ def test_reformatted_record_is_refused_not_corrupted_by_a_release(
     failed = runtime.resume(token, {"ok": 1, "grab": token})
     assert isinstance(failed, Error) and failed.resumable
     assert isinstance(runtime.resume(token, {"ok": 1}), Ok)
+
+
+@pytest.mark.parametrize(
+    "expects",
+    [
+        {"allOf": 5},
+        {"type": {"a": 1}},
+        {"type": [[1]]},
+        {"required": 5},
+        {"required": [[1]]},
+        {"properties": {"ok": {"type": {}}}},
+        {"properties": {"enum": {"anyOf": 1}}},
+        {"pattern": "a{99999999999}", "type": "object"},
+        {"$defs": {"x": {"oneOf": {"a": 1}}}},
+    ],
+)
+def test_a_malformed_stored_schema_is_session_invalid(
+    backend: tuple[Cache, ManualClock], expects: dict[str, Any]
+) -> None:
+    """The validator used to raise TypeError/OverflowError out of ``resume`` on these."""
+    world = make_world(*backend, None)
+    runtime, token, original = world.record("custom")
+    head, record = split(original)
+    record["snapshot"]["expects"] = expects
+    outcome = check_edited(
+        world, runtime, token, head + b"\n" + dumps(record), original, "sync", None
+    )
+    assert isinstance(outcome, Error) and outcome.kind == "session_invalid"
+
+
+def test_a_schema_with_data_keywords_still_resumes(backend: tuple[Cache, ManualClock]) -> None:
+    """``enum``/``const``/``default`` hold values, not schemas: never judged as schemas."""
+    cache, clock = backend
+    schema = {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "ok": {"enum": [{"type": 5}, 1]}},
+        "default": {"allOf": 5},
+        "required": ["ok"],
+    }
+
+    def gate(ctx: StepContext, state: dict[str, Any]) -> StepResult:
+        if not ctx.resumed:
+            return ctx.pause(kind="k", payload=None, expects=schema)
+        return {"ok": ctx.resume_input["ok"]}
+
+    runtime = (
+        Workflow("data-kw", [gate])
+        .use(Plugin(key="adapter.cache", adapters=AdapterBundle(cache=cache)))
+        .build(clock=clock)
+    )
+    paused = runtime.run({})
+    assert isinstance(paused, Paused)
+    bad = runtime.resume(paused.token, {"ok": 2})
+    assert isinstance(bad, Error) and bad.kind == "invalid_resume_input"
+    assert isinstance(runtime.resume(paused.token, {"ok": 1, "type": "t"}), Ok)
