@@ -3,8 +3,12 @@
 * :func:`to_langgraph_cache` exposes any llm-core ``Cache`` as a LangGraph
   ``langgraph.cache.base.BaseCache``, so ``graph.compile(cache=to_langgraph_cache(SQLiteCache(
   "graph.db")))`` caches nodes that carry a ``CachePolicy(ttl=...)`` in SQLite or Redis.
-  Values go through LangGraph's own serde (``JsonPlusSerializer(pickle_fallback=False)``) and are
-  stored as ``b"<type>:" + data``; a ``pickle`` entry is refused on read and on write.  LangGraph's
+  Values are written in LangGraph's own serde format (``JsonPlusSerializer``, optionally inside an
+  ``EncryptedSerializer``) as ``b"<type>:" + data``, and read back through an allow-list
+  (:class:`~llm_core.bridges._serde.AllowListSerializer`): stored bytes never make the bridge
+  import or call anything beyond it.  An unreadable entry (a type outside the allow-list,
+  ``pickle``, a foreign or unencrypted record, a wrong key) or a store that is down is a *miss*,
+  logged at ERROR on ``llm_core.bridges``, and LangGraph runs the node again.  LangGraph's
   whole-second TTLs are passed on exactly.  ``clear`` needs a cache that lists its keys.
 * :func:`from_langgraph_cache` wraps a LangGraph cache (``InMemoryCache``, ``SqliteCache``,
   ``RedisCache`` ...) as an llm-core ``Cache``.  LangGraph TTLs are whole seconds, so each value
@@ -23,15 +27,16 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from llm_core._log import get_logger
 from llm_core.bridges._envelope import (
     BackendCall,
+    CallScript,
     Entry,
     EnvelopeCache,
-    CallScript,
     arun,
     check_prefix,
     compose_key,
@@ -42,15 +47,27 @@ from llm_core.bridges._envelope import (
     unpack_entry,
 )
 from llm_core.cache import Cache, CacheCapabilities
-from llm_core.errors import CacheFormatError, ConfigurationError, MissingDependencyError
+from llm_core.errors import (
+    CacheFormatError,
+    CacheUnavailableError,
+    ConfigurationError,
+    MissingDependencyError,
+)
 
 try:
     from langgraph.cache.base import BaseCache, FullKey, Namespace
     from langgraph.checkpoint.serde.base import SerializerProtocol
+
+    from llm_core.bridges._serde import (
+        AllowListSerializer,
+        SealedSerializer,
+        allow_listed,
+    )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("the LangGraph bridge", "langgraph", "langgraph") from exc
 
 __all__ = [
+    "AllowListSerializer",
     "LangGraphCacheAdapter",
     "LlmCoreLangGraphCache",
     "from_langgraph_cache",
@@ -59,6 +76,9 @@ __all__ = [
 
 _SAFE_PART = re.compile(r"[A-Za-z0-9_.~-]+")
 _VALUE_KEY = "v"
+_TYPE_TAG = re.compile(rb"[A-Za-z0-9_.-]+(\+[A-Za-z0-9_.-]+)?")  # "msgpack", "msgpack+aes"
+_UNREADABLE = object()
+_log = get_logger("bridges")
 
 
 # --- LangGraph cache → llm-core Cache ------------------------------------------------
@@ -129,6 +149,13 @@ def _store_traits(cache: BaseCache[Any]) -> tuple[bool, bool, bool]:
     return False, False, False
 
 
+def _guard(cache: BaseCache[Any]) -> None:
+    """Put the allow-list under ``cache``'s own serde (in place: it reads everything LangGraph
+    writes, so the cache keeps working for a graph; a forged record there runs nothing)."""
+    if not isinstance(cache.serde, (AllowListSerializer, SealedSerializer)):
+        cache.serde = allow_listed(cache.serde, allow_plain=True)
+
+
 def from_langgraph_cache(
     cache: BaseCache[Any],
     namespace: Sequence[str] = ("llm-core",),
@@ -155,6 +182,7 @@ def from_langgraph_cache(
             f"namespace must be a non-empty sequence of non-empty str made of letters, digits "
             f"and '_.~-', got {namespace!r}"
         )
+    _guard(cache)
     inferred_persistent, inferred_shared, sweeps = _store_traits(cache)
     return LangGraphCacheAdapter(
         cache,
@@ -170,17 +198,22 @@ def from_langgraph_cache(
 
 
 class LlmCoreLangGraphCache(BaseCache[Any]):
-    """A LangGraph ``BaseCache`` whose entries live in an llm-core ``Cache``."""
+    """A LangGraph ``BaseCache`` whose entries live in an llm-core ``Cache``.
+
+    As LangGraph's node cache it never fails a read: an entry that cannot be read (not a record
+    of this bridge, a type outside the allow-list, a wrong cipher) or a store that is down is a
+    miss, logged at ERROR on ``llm_core.bridges``; LangGraph then runs the node again.
+    """
 
     def __init__(
-        self, cache: Cache, *, prefix: str = "langgraph:", serde: SerializerProtocol | None = None
+        self,
+        cache: Cache,
+        *,
+        prefix: str = "langgraph:",
+        serde: SerializerProtocol | None = None,
+        allowed_types: Iterable[type] = (),
     ) -> None:
-        super().__init__(serde=serde)
-        if getattr(self.serde, "pickle_fallback", False):
-            raise ConfigurationError(
-                "to_langgraph_cache refuses a serde with pickle_fallback=True: llm-core never "
-                "unpickles cached data; use JsonPlusSerializer(pickle_fallback=False)"
-            )
+        super().__init__(serde=allow_listed(serde, allowed_types))
         self.cache = cache
         self.prefix = check_prefix(prefix)
 
@@ -197,33 +230,61 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
             )
         return type_.encode("ascii") + b":" + data
 
-    def _decode(self, raw: bytes, key: str) -> Any:
+    def _load(self, raw: object) -> Any:
+        if not isinstance(raw, bytes):
+            raise CacheFormatError(f"holds {type(raw).__name__}, not bytes")
         type_, sep, data = raw.partition(b":")
-        if not sep or not type_.isalpha() or type_ == b"pickle":
+        if not sep or not _TYPE_TAG.fullmatch(type_) or type_.split(b"+")[0] == b"pickle":
             raise CacheFormatError(
-                f"cache key {key!r} does not hold a LangGraph serde record written by "
-                "to_langgraph_cache (expected b'<type>:<data>', and never pickle)"
+                "not a LangGraph serde record written by to_langgraph_cache "
+                "(expected b'<type>:<data>', and never pickle)"
             )
         return self.serde.loads_typed((type_.decode("ascii"), data))
 
+    def _decode(self, raw: object, key: str) -> Any:
+        """The value stored at ``key``; ``_UNREADABLE`` (logged) if it cannot be read safely."""
+        try:
+            return self._load(raw)
+        except Exception as exc:  # whatever the bytes are, a read is never an exception
+            _log.error(
+                "to_langgraph_cache: cache key %r is unreadable, served as a miss "
+                "(LangGraph runs the node again): %s: %s",
+                key,
+                type(exc).__name__,
+                exc,
+            )
+            return _UNREADABLE
+
     # --- plans ---------------------------------------------------------------
 
-    def _get(self, keys: Sequence[FullKey]) -> CallScript[dict[FullKey, Any]]:
-        found: dict[FullKey, Any] = {}
+    def _get(self, keys: Sequence[FullKey], found: dict[FullKey, Any]) -> CallScript[None]:
         for full_key in keys:
             key = self._key(full_key)
             raw = yield BackendCall("get", (key,))
             if raw is not None:
-                found[full_key] = self._decode(raw, key)
-        return found
+                value = self._decode(raw, key)
+                if value is not _UNREADABLE:
+                    found[full_key] = value
 
     def _set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> CallScript[None]:
         for full_key, (value, ttl) in pairs.items():
             key = self._key(full_key)
             if ttl is not None and ttl <= 0:  # already expired: nothing to keep
                 yield BackendCall("delete", (key,))
-            else:
-                yield BackendCall("set", (key, self._encode(value), ttl))
+                continue
+            data = self._encode(value)
+            try:
+                self._load(data)  # never store what no read could use
+            except Exception as exc:
+                _log.warning(
+                    "to_langgraph_cache: not caching key %r, its value could not be read back "
+                    "(%s); pass the classes your nodes return as allowed_types",
+                    key,
+                    exc,
+                )
+                yield BackendCall("delete", (key,))
+                continue
+            yield BackendCall("set", (key, data, ttl))
 
     def _clear(self, namespaces: Sequence[Namespace] | None) -> CallScript[None]:
         require_listing(self.cache, "LangGraph cache clear()")
@@ -236,23 +297,45 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
             for key in keys:
                 yield BackendCall("delete", (key,))
 
+    def _down(self, operation: str, exc: CacheUnavailableError) -> None:
+        _log.error(
+            "to_langgraph_cache: %s failed, served as a miss: %s", operation, exc, exc_info=exc
+        )
+
     # --- LangGraph's interface ---------------------------------------------
 
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
-        """The live cached values for ``keys`` (missing or expired keys are left out)."""
-        return run(self.cache, self._get(keys))
+        """The live, readable cached values for ``keys`` (anything else is left out)."""
+        found: dict[FullKey, Any] = {}
+        try:
+            run(self.cache, self._get(keys, found))
+        except CacheUnavailableError as exc:
+            self._down("get", exc)
+        return found
 
     async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         """Async face of :meth:`get`."""
-        return await arun(self.cache, self._get(keys))
+        found: dict[FullKey, Any] = {}
+        try:
+            await arun(self.cache, self._get(keys, found))
+        except CacheUnavailableError as exc:
+            self._down("get", exc)
+        return found
 
     def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
-        """Store each value for its TTL in seconds (``None`` = no expiry)."""
-        run(self.cache, self._set(pairs))
+        """Store each value for its TTL in seconds (``None`` = no expiry).  A value the
+        allow-list could not read back is not stored (logged); a store that is down is logged."""
+        try:
+            run(self.cache, self._set(pairs))
+        except CacheUnavailableError as exc:
+            self._down("set", exc)
 
     async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
         """Async face of :meth:`set`."""
-        await arun(self.cache, self._set(pairs))
+        try:
+            await arun(self.cache, self._set(pairs))
+        except CacheUnavailableError as exc:
+            self._down("set", exc)
 
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Delete the entries of exactly these namespaces (all of this prefix's if ``None``)."""
@@ -267,13 +350,21 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
 
 
 def to_langgraph_cache(
-    cache: Cache, *, prefix: str = "langgraph:", serde: SerializerProtocol | None = None
+    cache: Cache,
+    *,
+    prefix: str = "langgraph:",
+    serde: SerializerProtocol | None = None,
+    allowed_types: Iterable[type] = (),
 ) -> LlmCoreLangGraphCache:
     """Expose ``cache`` as a LangGraph cache: ``graph.compile(cache=to_langgraph_cache(c))``.
 
-    ``prefix`` starts every key this bridge writes (so one cache can serve several graphs);
-    ``serde`` defaults to LangGraph's ``JsonPlusSerializer(pickle_fallback=False)``.
+    ``prefix`` starts every key this bridge writes (so one cache can serve several graphs).
+    ``serde``: LangGraph's ``JsonPlusSerializer`` format (the default) or an
+    ``EncryptedSerializer`` over it; either way records are decoded through the allow-list of
+    :class:`AllowListSerializer`, and with an ``EncryptedSerializer`` unencrypted records are
+    refused.  ``allowed_types``: your own classes that cached nodes return (dataclasses, named
+    tuples, enums, pydantic models) -- any other class a node returns is not cached (logged).
     """
     if not isinstance(cache, Cache):
         raise TypeError(f"to_langgraph_cache needs an llm-core Cache, got {type(cache).__name__}")
-    return LlmCoreLangGraphCache(cache, prefix=prefix, serde=serde)
+    return LlmCoreLangGraphCache(cache, prefix=prefix, serde=serde, allowed_types=allowed_types)
