@@ -33,6 +33,7 @@ FILES: dict[str, frozenset[str]] = {
     # imports the LlamaIndex bridge at module level (a cross-bridge test)
     "tests/bridges/test_langchain_bridge.py": frozenset({"langchain", "llamaindex"}),
     "tests/bridges/test_langgraph_bridge.py": frozenset({"langgraph"}),
+    "tests/bridges/test_langgraph_serde.py": frozenset({"langgraph"}),
     # imports langchain_core at module level for one test (a non-listable cache)
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
@@ -60,6 +61,10 @@ NODES: list[tuple[str, frozenset[str]]] = [
     (
         r"test_lazy_imports\.py::test_bridge_functions_load_lazily",
         frozenset({"langchain", "langgraph", "llamaindex"}),
+    ),
+    (
+        r"test_langgraph_serde\.py::test_a_store_that_is_down_is_a_logged_miss",
+        frozenset({"langgraph", "redis"}),
     ),
     # redis-py parses redis:// URLs and talks to the (absent or dead) server
     (r"test_url\.py::test_rediss_uses_tls", frozenset({"redis"})),
