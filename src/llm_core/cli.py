@@ -9,6 +9,7 @@ any process on this machine.  ``--json`` prints one JSON document for scripts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -356,11 +357,13 @@ def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
         except (OverflowError, OSError, ValueError):  # past datetime's range (year 9999)
             expires = f"{outcome.expires_at:.0f} s after the epoch"
         left = _duration(max(0.0, outcome.expires_at - time.time()))
-        print(f"paused ({outcome.pause_kind}); resume before {expires} (in {left})", file=out)
-        print(f"token: {outcome.token}", file=out)
+        # kind and token may come from a stored record (a replayed outcome): escaped too
+        kind, token = _safe(outcome.pause_kind), _safe(outcome.token)
+        print(f"paused ({kind}); resume before {expires} (in {left})", file=out)
+        print(f"token: {token}", file=out)
         print("payload:", file=out)
         print(_pretty(outcome.payload), file=out)
-        print(f"next: llm-core resume {outcome.token} --decision approve", file=out)
+        print(f"next: llm-core resume {token} --decision approve", file=out)
     elif isinstance(outcome, Ok):
         print("ok (replayed)" if outcome.replayed else "ok", file=out)
         print(_pretty(outcome.artefact), file=out)
@@ -381,8 +384,35 @@ def _fail(message: str, code: int, as_json: bool, kind: str) -> int:
     return code
 
 
+def _escape_unencodable() -> list[tuple[Any, str | None]]:
+    """Make stdout/stderr write what their encoding cannot hold as ``\\x..`` escapes (a
+    non-UTF-8 locale, ``PYTHONIOENCODING=ascii``): printing an outcome must never fail after
+    the session it reports was spent.  Returns what to restore."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        errors = getattr(stream, "errors", None)
+        if callable(reconfigure) and errors in ("strict", None):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                continue
+            changed.append((stream, errors))
+    return changed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llm-core`` console script; returns the exit status."""
+    changed = _escape_unencodable()
+    try:
+        return _guarded_main(argv)
+    finally:
+        for stream, errors in changed:
+            with contextlib.suppress(OSError, ValueError):
+                stream.reconfigure(errors=errors or "strict")
+
+
+def _guarded_main(argv: Sequence[str] | None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
