@@ -85,7 +85,7 @@ def test_any_argv(capsys: pytest.CaptureFixture[str], url: str, argv: list[str])
 @FUZZ
 @given(
     command=st.sampled_from(["resume", "cancel"]),
-    notes=st.one_of(st.text(max_size=40), st.sampled_from([NASTY])),
+    notes=st.one_of(st.text(max_size=40), st.sampled_from([NASTY, "\udcff", "caf\udce9"])),
     request=st.one_of(st.none(), st.text(max_size=20)),
     decision=st.sampled_from(["approve", "reject", "edit"]),
 )
@@ -301,13 +301,18 @@ def test_processes_invalid_utf8_and_narrow_encodings(tmp_path: Path) -> None:
     """Invalid UTF-8 on stdin and in argv, and an ASCII-only stdout: the token is never spent
     without its outcome printed, and a retry with the same --request-id prints it again."""
     url = f"sqlite:///{tmp_path / 'proc.db'}"
+    code, _, err = cli_process(["--cache", url, "run", "hitl-gate", "-"], stdin=b"\xff\xfe\x80 x")
+    assert code in (2, 8) and b"Traceback" not in err
     code, out, _ = cli_process(
         ["--cache", url, "run", "hitl-gate", "-", "--json"], stdin="Café \x1b[31m".encode()
     )
     assert code == 0
     token = json.loads(out)["token"]
 
+    # argv bytes that are not UTF-8: refused before the session is touched
     resume = ["--cache", url, "resume", token, "--decision", "approve"]
+    code, _, err = cli_process([*resume, "--notes", b"caf\xe9 \xff"])
+    assert code == 2 and b"UTF-8" in err
 
     # an ASCII-only stdout: the outcome is still printed (escaped), exit 0
     ascii_env = {"PYTHONIOENCODING": "ascii"}
@@ -328,6 +333,7 @@ def test_processes_invalid_utf8_and_narrow_encodings(tmp_path: Path) -> None:
         (["sessions", "list"], {"LLM_CORE_CACHE_URL": "nope://\x1b"}),
         (["--cache", url, "sessions", "list"], {"LLM_CORE_SECRET_KEY": "short"}),
         (["--cache", url, "--secret-key-file", str(keyfile), "sessions", "list"], {}),
+        (["--cache", url, "run", "hitl-gate", "[" * 100_000, "--input-json"], {}),
     ]:
         code, out, err = cli_process(args, env=env)
         assert code != 0 and b"\x1b" not in out + err

@@ -216,12 +216,15 @@ def _secret_key(args: argparse.Namespace) -> str | None:
 def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
     if args.input == "-" and sys.stdin is None:
         raise _UsageError("INPUT '-' reads stdin, but this process has none")
-    text = sys.stdin.read() if args.input == "-" else args.input
+    try:
+        text = sys.stdin.read() if args.input == "-" else args.input
+    except UnicodeDecodeError as exc:
+        raise _UsageError(f"INPUT '-': stdin is not valid text: {exc}") from None
     value: Any = text
     if args.input_json:
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise _UsageError(f"--input-json: INPUT is not valid JSON: {exc}") from exc
     return _runtime(args.recipe, cache, args.session_ttl, _secret_key(args)).run(value)
 
@@ -231,9 +234,9 @@ def _resume_input(args: argparse.Namespace) -> Any:
         if args.decision or args.notes is not None or args.edited is not None:
             raise _UsageError("give either --input-json or --decision/--notes/--edited, not both")
         try:
-            return json.loads(args.input_json)
-        except ValueError as exc:
-            raise _UsageError(f"--input-json is not valid JSON: {exc}") from exc
+            return _utf8(json.loads(args.input_json), "--input-json")
+        except (ValueError, RecursionError) as exc:
+            raise _UsageError(f"--input-json is not valid JSON: {exc}") from None
     if args.decision is None:
         raise _UsageError("resume needs --decision approve|reject|edit (or --input-json)")
     value: dict[str, Any] = {"decision": args.decision}
@@ -241,6 +244,17 @@ def _resume_input(args: argparse.Namespace) -> Any:
         value["notes"] = args.notes
     if args.edited is not None:
         value["edited"] = args.edited
+    return _utf8(value, "--notes/--edited")
+
+
+def _utf8(value: Any, what: str) -> Any:
+    """``value`` if its text is UTF-8 (argv bytes that are not decode to lone surrogates, and
+    an outcome holding one cannot be recorded for a ``--request-id`` replay); else bad usage,
+    before the session is touched."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _UsageError(f"{what} is not valid UTF-8 text") from None
     return value
 
 
