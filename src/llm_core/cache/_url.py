@@ -61,6 +61,21 @@ _REDIS_URL_OPTIONS = frozenset(
 )  # fmt: skip
 
 
+def _number(convert: Callable[[str], Any]) -> Callable[[str, str], Any]:
+    def parse(url: str, value: str) -> Any:
+        if value.lower() == "none" and convert is float:
+            return None
+        try:
+            return convert(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"bad value {value!r} in {_redact(url)!r}") from exc
+
+    return parse
+
+
+_REDIS_CACHE_OPTIONS = {"pool_timeout": _number(float), "retries": _number(int)}
+
+
 def cache_from_url(url: str, **options: Any) -> Cache:
     """Build the cache ``url`` names; ``options`` go to its constructor.
 
@@ -112,12 +127,15 @@ def _redis(url: str, scheme: str, path: str, query: str, options: dict[str, Any]
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "prefix":
             prefix = value
+        elif name in _REDIS_CACHE_OPTIONS:  # RedisCache's own: pool_timeout, retries
+            options = {name: _REDIS_CACHE_OPTIONS[name](url, value), **options}
         elif name in _REDIS_URL_OPTIONS:
             passed.append((name, value))
         else:
             raise ConfigurationError(
-                f"unknown option {name!r} in {_redact(url)!r}; Redis URLs accept prefix and "
-                f"redis-py's options: {', '.join(sorted(_REDIS_URL_OPTIONS))}"
+                f"unknown option {name!r} in {_redact(url)!r}; Redis URLs accept prefix, "
+                "pool_timeout, retries and redis-py's options: "
+                f"{', '.join(sorted(_REDIS_URL_OPTIONS))}"
             )
     if scheme != "unix" and path not in ("", "/") and not path[1:].isdigit():
         raise ConfigurationError(

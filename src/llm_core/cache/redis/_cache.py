@@ -38,12 +38,16 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from llm_core._log import get_logger
 from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._errors import map_exceptions, unavailable
 from llm_core.cache.redis._commands import (
     CAS_SCRIPT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POOL_TIMEOUT,
+    DEFAULT_RETRIES,
     SCAN_COUNT,
-    client_from_url,
+    check_pool_options,
     cmd_cas,
     cmd_delete,
     cmd_get,
@@ -53,6 +57,8 @@ from llm_core.cache.redis._commands import (
     cmd_touch,
     describe,
     import_redis,
+    policy_of_reply,
+    pooled_client,
     reply_scan,
     reply_touch,
     scan_pattern,
@@ -64,6 +70,8 @@ __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "RedisCache"]
 
 DEFAULT_PREFIX = "llm-core:"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+_logger = get_logger("cache")
 
 
 class RedisCache:
@@ -91,22 +99,42 @@ class RedisCache:
         url: str | None = None,
         prefix: str = DEFAULT_PREFIX,
         async_client: Any = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
         **options: Any,
     ) -> None:
         """Use ``client`` (a ``redis.Redis``), or connect to ``url`` with redis-py ``options``.
 
         ``async_client``: a ``redis.asyncio.Redis`` for the async face; you then own its event
         loop.  Without one, a client per running loop is made from the same settings.
+
+        Clients the cache makes itself share one policy (see :func:`pooled_client` and
+        :func:`retry_policy` in ``_commands``): a *blocking* pool of at most
+        ``max_connections`` connections where a command waits up to ``pool_timeout`` seconds
+        for a free one (``None``: forever; past it, ``CacheUnavailableError``), and ``retries``
+        redis-py retries of a command whose connection failed (``0``: none).  A client you pass
+        in keeps its own settings.
         """
         redis = import_redis()
         if not isinstance(prefix, str):
             raise ConfigurationError(f"prefix must be str, got {type(prefix).__name__}")
         if client is not None and url is not None:
             raise ConfigurationError("give RedisCache a client or a url, not both")
-        if client is not None and options:
+        check_pool_options(max_connections, pool_timeout, retries)
+        pool_options = {
+            name
+            for name, value, default in (
+                ("max_connections", max_connections, DEFAULT_MAX_CONNECTIONS),
+                ("pool_timeout", pool_timeout, DEFAULT_POOL_TIMEOUT),
+                ("retries", retries, DEFAULT_RETRIES),
+            )
+            if value != default
+        }
+        if client is not None and (options or pool_options):
             raise ConfigurationError(
-                f"redis-py options {sorted(options)} apply only when RedisCache makes the client "
-                "from a url; configure your client instead"
+                f"redis-py options {sorted(set(options) | pool_options)} apply only when "
+                "RedisCache makes the client from a url; configure your client instead"
             )
         if client is not None and isinstance(client, redis.asyncio.Redis):
             raise ConfigurationError(
@@ -114,12 +142,14 @@ class RedisCache:
             )
         self._url = url
         self._options = options
+        self._policy = (max_connections, pool_timeout, retries)
         self._owns_client = client is None
         if client is None:
-            if url is None and async_client is not None:
-                client = redis.Redis(**settings_of(async_client), **options)
-            else:
-                client = client_from_url(redis.Redis, url or DEFAULT_URL, options)
+            settings = {} if async_client is None else settings_of(async_client)
+            client = pooled_client(
+                redis, False, (url or DEFAULT_URL) if not settings else url, settings, options,
+                *self._policy,
+            )  # fmt: skip
         self._settings = settings_of(client)
         if client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigurationError(
@@ -134,12 +164,14 @@ class RedisCache:
         self._prefix = prefix
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+        self._response_error: type[BaseException] = redis.exceptions.ResponseError
         self._where = describe(self._settings)
         self._unavailable = unavailable(f"Redis at {self._where}")
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX, **options: Any) -> RedisCache:
-        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``) with redis-py options."""
+        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``) with redis-py options
+        (and ``max_connections``, ``pool_timeout``, ``retries``: see the constructor)."""
         return cls(url=url, prefix=prefix, **options)
 
     @property
@@ -177,10 +209,24 @@ class RedisCache:
             self._execute(*cmd)
 
     def take(self, key: str) -> bytes | None:
-        """Atomically remove and return the value at ``key`` (``GETDEL``)."""
+        """Atomically remove and return the value at ``key`` (``GETDEL``).
+
+        Sent once, never retried: a ``GETDEL`` whose reply was lost has already removed the
+        value, and a retry would answer "absent".  A lost reply is ``CacheUnavailableError``
+        (the value may be gone), never a silent miss.
+        """
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
-            return self._execute(*cmd)  # type: ignore[no-any-return]
+            pool = self._client.connection_pool
+            conn = _checkout(pool)
+            try:
+                conn.send_command(*cmd)
+                return conn.read_response()  # type: ignore[no-any-return]
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                pool.release(conn)
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
@@ -225,6 +271,19 @@ class RedisCache:
         """Nothing to do: Redis drops expired keys itself.  Always 0."""
         return 0
 
+    def eviction_policy(self) -> str | None:
+        """The server's ``maxmemory-policy`` (``CONFIG GET``), e.g. ``"noeviction"`` or
+        ``"allkeys-lru"``; ``None`` when the server does not let us read it (``CONFIG``
+        renamed or denied by an ACL: logged at INFO).  Anything but ``"noeviction"`` may
+        evict pending sessions, and the runtime warns (``adapter.cache.evicts``)."""
+        with self._map("CONFIG GET"):
+            try:
+                reply = self._execute("CONFIG", "GET", "maxmemory-policy")
+            except self._response_error as exc:
+                _logger.info("cannot read maxmemory-policy from Redis at %s: %s", self._where, exc)
+                return None
+        return policy_of_reply(reply)
+
     def close(self) -> None:
         """Close the sync client if this cache made it (a client you passed in stays open).
 
@@ -255,10 +314,10 @@ class RedisCache:
 
     def _new_async_client(self, loop: asyncio.AbstractEventLoop) -> Any:
         redis = import_redis()
-        if self._url is not None:
-            client = client_from_url(redis.asyncio.Redis, self._url, self._options)
-        else:
-            client = redis.asyncio.Redis(**self._settings)
+        client = pooled_client(
+            redis, True, self._url, self._settings, self._options if self._url else {},
+            *self._policy,
+        )  # fmt: skip
         # A started async generator is closed by the loop's shutdown_asyncgens() (asyncio.run
         # and asyncio.Runner call it), which lets the client close its sockets on its own loop.
         guard = _close_with_loop(self._aclients, self._guards, loop, client)
@@ -292,10 +351,19 @@ class RedisCache:
             await self._aclient().execute_command(*cmd)
 
     async def atake(self, key: str) -> bytes | None:
-        """Async face of :meth:`take`."""
+        """Async face of :meth:`take` (sent once, never retried)."""
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
-            return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
+            pool = self._aclient().connection_pool
+            conn = await _acheckout(pool)
+            try:
+                await conn.send_command(*cmd)
+                return await conn.read_response()  # type: ignore[no-any-return]
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
@@ -351,6 +419,22 @@ class RedisCache:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _checkout(pool: Any) -> Any:
+    """A connection from a redis-py pool (redis-py < 5.3 wants a command name, later ones
+    warn about it)."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("GETDEL")
+
+
+async def _acheckout(pool: Any) -> Any:
+    try:
+        return await pool.get_connection()
+    except TypeError:
+        return await pool.get_connection("GETDEL")
 
 
 async def _close_with_loop(

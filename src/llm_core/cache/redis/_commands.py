@@ -36,6 +36,13 @@ __all__ = [
     "reply_touch",
     "scan_pattern",
     "settings_of",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_POOL_TIMEOUT",
+    "DEFAULT_RETRIES",
+    "check_pool_options",
+    "pooled_client",
+    "retry_policy",
+    "policy_of_reply",
 ]
 
 SCAN_COUNT = 1000
@@ -180,6 +187,9 @@ def import_redis() -> Any:
     try:
         import redis
         import redis.asyncio
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.retry
     except ImportError as exc:
         raise MissingDependencyError("RedisCache", "redis", "redis") from exc
     return redis
@@ -213,7 +223,122 @@ def client_from_url(factory: Any, url: str, options: dict[str, Any]) -> Any:
     try:
         return factory.from_url(url, **options)
     except ValueError as exc:
+        raise _bad_url(exc) from exc
+
+
+def _bad_url(exc: ValueError) -> ConfigurationError:
+    return ConfigurationError(
+        f"not a Redis URL redis-py accepts: {exc}; use redis://[[user]:password@]host[:port]"
+        "[/db], rediss://... (TLS) or unix:///path/to/socket[?db=N]"
+    )
+
+
+# --- the client policy: bounded blocking pools, an explicit retry policy -------------------
+
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections per client (one sync client, one async client per event loop)."""
+DEFAULT_POOL_TIMEOUT = 10.0
+"""Seconds a command waits for a free connection before ``CacheUnavailableError``."""
+DEFAULT_RETRIES = 3
+"""redis-py retries of a command whose connection failed (reply lost, reset, refused)."""
+
+
+def check_pool_options(max_connections: object, pool_timeout: object, retries: object) -> None:
+    """``ConfigurationError`` for pool/retry options redis-py would take but misread."""
+    if type(max_connections) is not int or max_connections < 1:
+        raise ConfigurationError(f"max_connections must be an int >= 1, got {max_connections!r}")
+    if pool_timeout is not None and (
+        type(pool_timeout) not in (int, float)
+        or not math.isfinite(pool_timeout)  # type: ignore[arg-type]
+        or pool_timeout <= 0  # type: ignore[operator]
+    ):
         raise ConfigurationError(
-            f"not a Redis URL redis-py accepts: {exc}; use redis://[[user]:password@]host[:port]"
-            "[/db], rediss://... (TLS) or unix:///path/to/socket[?db=N]"
-        ) from exc
+            f"pool_timeout must be a number of seconds > 0 (or None: wait forever), "
+            f"got {pool_timeout!r}"
+        )
+    if type(retries) is not int or not 0 <= retries <= 100:
+        raise ConfigurationError(f"retries must be an int in 0..100, got {retries!r}")
+
+
+def retry_policy(redis: Any, retries: int, asynchronous: bool) -> Any:
+    """The redis-py ``Retry`` every client this cache makes uses.
+
+    A command whose connection fails (reply lost, connection reset or refused, timeout) is
+    sent again up to ``retries`` times on a fresh connection, after a short jittered backoff
+    (10 ms doubling, capped at 0.5 s).  That is safe because every command RedisCache sends
+    is idempotent or fenced: ``GET``, ``SCAN``, ``CONFIG GET`` read; ``PEXPIRE``,
+    ``GETEX PERSIST``, ``DEL``, ``UNLINK`` give the same result when repeated; ``SET`` stores
+    the same bytes again (the session layer only sets a fresh token's record, which no
+    one else knows yet); the compare-and-set script is fenced: run twice, its second run finds
+    the new bytes instead of the expected ones and changes nothing (it answers "no", and the
+    session lifecycle confirms every "no" with a read).  The one command that is neither,
+    ``GETDEL`` (``take``), is never retried: see :meth:`RedisCache.take`.
+    """
+    backoff = redis.backoff.EqualJitterBackoff(cap=0.5, base=0.01)
+    if retries == 0:
+        backoff = redis.backoff.NoBackoff()
+    if asynchronous:
+        return redis.asyncio.retry.Retry(backoff, retries)
+    return redis.retry.Retry(backoff, retries)
+
+
+def pooled_client(
+    redis: Any,
+    asynchronous: bool,
+    url: str | None,
+    settings: dict[str, Any],
+    options: dict[str, Any],
+    max_connections: int,
+    pool_timeout: float | None,
+    retries: int,
+) -> Any:
+    """A redis-py client (``redis.Redis``, or ``redis.asyncio.Redis``) on a **blocking** pool.
+
+    At most ``max_connections`` connections; a command that finds them all busy waits up to
+    ``pool_timeout`` seconds for one (then redis-py raises ``ConnectionError("No connection
+    available.")``, which the cache maps to ``CacheUnavailableError``), instead of failing at
+    once with "Too many connections" as redis-py's default pool does.  Query options of ``url``
+    win over the keywords (redis-py's rule): ``?max_connections=`` and ``?timeout=`` (the pool
+    timeout) included.
+    """
+    if "retry" in options or "connection_pool" in options:
+        raise ConfigurationError(
+            "RedisCache sets redis-py's retry policy and pool itself: use retries=N, "
+            "max_connections=N and pool_timeout=SECONDS, or pass your own client"
+        )
+    client_cls = redis.asyncio.Redis if asynchronous else redis.Redis
+    pool_cls = (
+        redis.asyncio.BlockingConnectionPool if asynchronous else redis.BlockingConnectionPool
+    )
+    retry = retry_policy(redis, retries, asynchronous)
+    if url is not None:
+        kwargs = {"max_connections": max_connections, "timeout": pool_timeout, **options}
+        try:
+            pool = pool_cls.from_url(url, retry=retry, **kwargs)
+        except ValueError as exc:
+            raise _bad_url(exc) from exc
+    else:  # settings: let redis-py turn them into connection kwargs, then pool those
+        template = client_cls(**settings, **options, retry=retry).connection_pool
+        pool = pool_cls(
+            connection_class=template.connection_class,
+            max_connections=max_connections,
+            timeout=pool_timeout,
+            **template.connection_kwargs,
+        )
+    client = client_cls(connection_pool=pool)
+    client.auto_close_connection_pool = True  # closing the client closes the pool we made
+    return client
+
+
+def policy_of_reply(reply: Any) -> str | None:
+    """The value of ``CONFIG GET maxmemory-policy`` (a RESP2 list or dict, or a RESP3 map)."""
+    if isinstance(reply, dict):
+        items = list(reply.values())
+    elif isinstance(reply, list | tuple) and len(reply) >= 2:
+        items = [reply[1]]
+    else:
+        return None
+    if not items:
+        return None
+    value = items[0]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

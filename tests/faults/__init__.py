@@ -1,0 +1,1 @@
+"""Fault injection: a TCP proxy between clients and Redis, and the lifecycle under it."""
