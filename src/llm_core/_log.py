@@ -21,10 +21,28 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from llm_core.workflow.outcomes import Diagnostic
+
+class Diagnostic(Protocol):
+    """What is logged of a diagnostic (``llm_core.workflow.Diagnostic`` has these fields;
+    typed structurally so this module imports no layer)."""
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def data(self) -> Mapping[str, Any] | None: ...
+
 
 __all__ = ["ROOT", "get_logger", "log_diagnostic", "redacted", "token_id"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
-
 from llm_core import Error, MemoryCache, Ok, Paused, SQLiteCache, recipes
 from llm_core.sessions import SESSION_KEY_PREFIX, Claim, SessionStore, cas, load
 from llm_core.sessions._store import _run
@@ -162,14 +160,15 @@ async def test_acancel_while_a_resume_holds_the_lease_is_busy(
     assert isinstance(busy, Error) and busy.kind == "session_busy"
 
 
-class Decision(BaseModel):
-    approve: bool
-    reason: str | None = None
-
-
 def test_expects_a_pydantic_model_refuses_bad_input_before_the_claim(
     cache: MemoryCache, clock: ManualClock
 ) -> None:
+    pydantic = pytest.importorskip("pydantic")  # an optional dependency (via the extras)
+
+    class Decision(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+        approve: bool
+        reason: str | None = None
+
     ran: list[Any] = []
 
     def ask(ctx: StepContext, state: dict[str, Any]) -> Any:
@@ -276,3 +275,28 @@ def test_load_reads_without_touching(cache: MemoryCache, clock: ManualClock) -> 
     assert cache.get(SESSION_KEY_PREFIX + token) == before
     [info] = store.sessions()
     assert (info.token, info.status) == (token, "pending")
+
+
+def test_a_schema_that_would_take_forever_is_refused_quickly(
+    cache: MemoryCache, clock: ManualClock
+) -> None:
+    from llm_core.sessions import schema_errors
+
+    bomb: dict[str, Any] = {"anyOf": [{"$ref": "#"}, {"$ref": "#"}]}
+    assert schema_errors(bomb, 1) == [
+        "the pause's schema is too complex to check (over 20000 steps)"
+    ]
+    redos = {"type": "string", "pattern": "^(a+)+$"}  # stored patterns are not run
+    assert schema_errors(redos, "a" * 64 + "!") == []
+
+
+def test_pause_refuses_an_expects_schema_the_checker_cannot_use(
+    cache: MemoryCache, clock: ManualClock
+) -> None:
+    def ask(ctx: StepContext, state: dict[str, Any]) -> Any:
+        return ctx.pause(expects={"type": {"not": "a type"}})
+
+    outcome = Workflow("bad-schema", [ask]).use(cache_plugin(cache)).build(clock=clock).run({})
+    assert isinstance(outcome, Error) and outcome.kind == "step_failed"
+    assert "expects must be a JSON Schema" in outcome.message
+    assert cache.keys() == []

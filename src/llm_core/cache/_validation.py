@@ -91,7 +91,7 @@ def _ttl_slow(ttl: Any) -> float:
     try:
         seconds = float(ttl)
     except OverflowError:  # an int past float's range: no clock can add it
-        raise InvalidTTLError(f"invalid TTL of {ttl.bit_length()} bits: {allowed}") from None
+        raise InvalidTTLError(f"invalid TTL past float range: {allowed}") from None
     if not (0 < seconds < _INF):
         raise InvalidTTLError(f"invalid TTL {ttl!r}: {allowed}")
     return seconds

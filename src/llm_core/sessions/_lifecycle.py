@@ -96,7 +96,7 @@ class Keyspace:
             data = body.encode("utf-8")
         except UnicodeEncodeError as exc:  # a lone surrogate: JSON text, but not UTF-8
             raise SnapshotSerializationError(
-                f"a string holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which "
+                f"a string holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), which "
                 "cannot be stored as UTF-8; encode it or drop it before pausing"
             ) from None
         return self.signer.wrap(key, data)
@@ -115,9 +115,7 @@ class Keyspace:
         )
         return self._wrap(record.key, body + record.snapshot_text + "}")
 
-    def completed(
-        self, record: Record, claim: Claim, outcome: dict[str, Any], now: float
-    ) -> bytes:
+    def completed(self, record: Record, claim: Claim, outcome: dict[str, Any], now: float) -> bytes:
         """The completion record that replaces a claimed one (kept for ``result_ttl``)."""
         request = "null" if claim.request_id is None else _str(claim.request_id)
         head = (

@@ -8,12 +8,12 @@ never a traceback or a step run on a forged state.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from llm_core.errors import InvalidSnapshotError
 from llm_core.sessions._codec import decode_json, encode_json
+from llm_core.sessions._schema import schema_is_usable
 
 __all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
 
@@ -113,7 +113,7 @@ class ResumeSnapshot:
             raise InvalidSnapshotError("stored snapshot has a field of the wrong type")
         if "payload" not in record:
             raise InvalidSnapshotError("stored snapshot lacks its payload")
-        if expects is not None and not _schema_ok(expects):
+        if expects is not None and not schema_is_usable(expects):
             raise InvalidSnapshotError("stored snapshot's expects is not a usable JSON Schema")
         return cls(
             token,
@@ -127,49 +127,6 @@ class ResumeSnapshot:
             record["payload"],
             expects,
         )
-
-
-_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "required")
-_SCHEMA_DATA = frozenset({"enum", "const", "default", "examples"})  # values, not schemas
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
-
-
-def _schema_ok(schema: dict[str, Any]) -> bool:
-    """True if every sub-schema of ``schema`` has the keyword types the validator relies on
-    (``type`` a str or list of str; ``allOf``/``anyOf``/``oneOf``/``required`` lists, with
-    str names in ``required``; ``pattern`` a compilable expression).  Iterative."""
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if type(node) is list:
-            stack.extend(node)
-            continue
-        if type(node) is not dict:
-            continue
-        kind = node.get("type")
-        if not (kind is None or type(kind) is str or _str_list(kind)):
-            return False
-        for name in _SCHEMA_LISTS:
-            if name in node and type(node[name]) is not list:
-                return False
-        if "required" in node and not _str_list(node["required"]):
-            return False
-        pattern = node.get("pattern")
-        if type(pattern) is str:
-            try:
-                re.compile(pattern)
-            except (re.error, OverflowError, RecursionError, ValueError):
-                return False
-        for name, value in node.items():
-            if name in _SCHEMA_MAPS and type(value) is dict:  # name -> sub-schema
-                stack.extend(value.values())
-            elif name not in _SCHEMA_DATA:
-                stack.append(value)
-    return True
-
-
-def _str_list(value: object) -> bool:
-    return type(value) is list and all(type(item) is str for item in value)
 
 
 def _finite(value: object) -> bool:

@@ -188,7 +188,7 @@ class SessionStore:
         found = [info for info in map(self.info, self.tokens()) if info is not None]
         if not include_finished:
             found = [i for i in found if i.status not in ("completed", "cancelled")]
-        return sorted(found, key=lambda i: (i.snapshot.created_at if i.snapshot else 0.0))
+        return sorted(found, key=lambda i: i.snapshot.created_at if i.snapshot else 0.0)
 
     def compare_and_set(
         self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None

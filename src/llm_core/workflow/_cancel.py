@@ -36,7 +36,9 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
             result = Done({"token": token_str, "status": "cancelled"})  # already: idempotent
         elif record.status == "completed":
             raise Fail(
-                SessionAlreadyResumedError("the session was already resumed; it cannot be cancelled"),
+                SessionAlreadyResumedError(
+                    "the session was already resumed; it cannot be cancelled"
+                ),
                 "session_already_resumed",
                 "session",
                 "session.already_resumed",

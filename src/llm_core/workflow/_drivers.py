@@ -27,6 +27,7 @@ from llm_core.workflow.steps import PauseRequest
 
 __all__ = ["drive_async", "drive_sync"]
 
+
 def drive_sync(flow: Flow, cache: Cache) -> Outcome:
     """Run ``flow`` to its outcome, performing every effect synchronously."""
     runner: _AwaitableRunner | None = None  # made on the first awaitable

@@ -192,7 +192,7 @@ class Invocation:
                     if settle is not None:
                         yield from settle.release(self.diagnostics, fail.data)
                     result, settle = fail, None
-            if settle is not None:
+            if settle is not None and not isinstance(result, Fail):
                 result = yield from self._commit(settle, result)
         if isinstance(result, Fail):
             self.diagnostics.append(result.diagnostic())

@@ -44,7 +44,9 @@ class Settlement:
     def __init__(self, plan: Blueprint, record: Record, claim: Claim) -> None:
         self.plan, self.record, self.claim = plan, record, claim
 
-    def release(self, diagnostics: list[Diagnostic], data: dict[str, Any]) -> Generator[Effect, Any, None]:
+    def release(
+        self, diagnostics: list[Diagnostic], data: dict[str, Any]
+    ) -> Generator[Effect, Any, None]:
         """Put the session back to pending (an ``Error`` outcome); sets ``data["resumable"]``."""
         plan, record = self.plan, self.record
         snapshot = record.snapshot

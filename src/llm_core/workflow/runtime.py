@@ -132,7 +132,11 @@ class Runtime:
 
     def sessions(self) -> list[SessionInfo]:
         """This runtime's pending and claimed sessions, oldest first (needs a listable cache)."""
-        return [s for s in self._store.sessions() if s.snapshot is None or s.snapshot.recipe == self.recipe]
+        return [
+            s
+            for s in self._store.sessions()
+            if s.snapshot is None or s.snapshot.recipe == self.recipe
+        ]
 
     # --- introspection -----------------------------------------------------------------
 

@@ -13,7 +13,6 @@ run is resumed, the step that paused runs again with ``ctx.resumed`` true and
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
