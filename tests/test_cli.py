@@ -124,7 +124,14 @@ def test_sessions_list_and_sweep(capsys: pytest.CaptureFixture[str], url: str) -
     assert cli(capsys, "--cache", url, "sessions", "list")[1] == "no pending sessions\n"
     tokens = {paused_token(capsys, url, f"d{i}") for i in range(3)}
     code, out, _ = cli(capsys, "--cache", url, "sessions", "list")
-    assert code == 0 and out.splitlines()[0].split() == ["TOKEN", "RECIPE", "KIND", "STATUS", "TIME", "LEFT"]
+    assert code == 0 and out.splitlines()[0].split() == [
+        "TOKEN",
+        "RECIPE",
+        "KIND",
+        "STATUS",
+        "TIME",
+        "LEFT",
+    ]
     assert {line.split()[0] for line in out.splitlines()[1:]} == tokens
     code, out, _ = cli(capsys, "--cache", url, "sessions", "list", "--json")
     rows = json.loads(out)["sessions"]

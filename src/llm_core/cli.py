@@ -25,6 +25,7 @@ from llm_core import __version__
 from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
 from llm_core.cache import Cache, cache_from_url, capabilities_of
 from llm_core.errors import CacheUnavailableError, LlmCoreError
+from llm_core.sessions import SessionStore
 from llm_core.workflow import (
     AdapterBundle,
     Error,
@@ -36,12 +37,11 @@ from llm_core.workflow import (
     Workflow,
     recipe_names,
 )
-from llm_core.sessions import SessionStore
 
 __all__ = ["EXIT_CODES", "default_cache_url", "main"]
 
 CACHE_ENV = "LLM_CORE_CACHE_URL"
-SECRET_KEY_ENV = "LLM_CORE_SECRET_KEY"
+SECRET_KEY_ENV = "LLM_CORE_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -260,21 +260,14 @@ def _utf8(value: Any, what: str) -> Any:
 
 def _resume(args: argparse.Namespace, cache: Cache) -> Outcome:
     resume_input = _resume_input(args)
-    key = _secret_key(args)
-    # The record names its recipe; peek (without claiming) to build the matching runtime.
-    # An unknown, used, expired or malformed token falls through to the default recipe,
-    # whose resume reports exactly which of those it is.
-    try:
-        record = SessionStore(cache, secret_key=key).record(args.token)
-    except LlmCoreError:
-        record = None
-    snapshot = record.snapshot if record is not None else None
-    recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
-    runtime = _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, args.session_ttl, key)
+    runtime = _runtime_for(args, cache, args.session_ttl)
     return runtime.resume(args.token, resume_input, request_id=args.request_id)
 
 
-def _cancel(args: argparse.Namespace, cache: Cache) -> Outcome:
+def _runtime_for(args: argparse.Namespace, cache: Cache, session_ttl: float | None) -> Runtime:
+    """A runtime for the recipe ``args.token``'s record names.  An unknown, used, expired or
+    malformed token falls through to the default recipe, whose resume or cancel reports exactly
+    which of those it is."""
     key = _secret_key(args)
     try:
         record = SessionStore(cache, secret_key=key).record(args.token)
@@ -282,7 +275,11 @@ def _cancel(args: argparse.Namespace, cache: Cache) -> Outcome:
         record = None
     snapshot = record.snapshot if record is not None else None
     recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
-    runtime = _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, None, key)
+    return _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, session_ttl, key)
+
+
+def _cancel(args: argparse.Namespace, cache: Cache) -> Outcome:
+    runtime = _runtime_for(args, cache, None)
     return runtime.cancel(args.token)
 
 

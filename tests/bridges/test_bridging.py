@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from llm_core import MemoryCache
 from llm_core.bridges._envelope import (
     BackendCall,
-    Entry,
     CallScript,
+    Entry,
     arun,
     check_prefix,
     compose_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from llm_core import Error, MemoryCache, Ok, Paused, SQLiteCache, recipes
 from llm_core.sessions import SESSION_KEY_PREFIX, Claim, SessionStore, cas, load
 from llm_core.sessions._store import _run

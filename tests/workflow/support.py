@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 from llm_core import CacheCapabilities, MemoryCache
-from llm_core.workflow import AdapterBundle
 from llm_core.errors import CacheUnavailableError
-from llm_core.workflow import Plugin, Runtime, StepContext, Workflow
+from llm_core.workflow import AdapterBundle, Plugin, Runtime, StepContext, Workflow
 from tests.clock import ManualClock
 
 

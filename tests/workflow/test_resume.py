@@ -12,9 +12,8 @@ from llm_core import Error, MemoryCache, Ok, Paused, StepContext, Workflow
 from llm_core.errors import (
     InvalidResumeInputError,
     InvalidTokenError,
-    SessionExpiredError,
     SessionAlreadyResumedError,
-    SessionNotFoundError,
+    SessionExpiredError,
 )
 from llm_core.sessions import SESSION_KEY_PREFIX
 from tests.clock import ManualClock

@@ -28,9 +28,9 @@ from typing import Any
 
 from llm_core.bridges._envelope import (
     BackendCall,
+    CallScript,
     Entry,
     EnvelopeCache,
-    CallScript,
     arun,
     check_prefix,
     pack_entry,
@@ -220,7 +220,9 @@ class LlmCoreLangChainCache(BaseCache):
         raw = yield BackendCall("get", (key,))
         return None if raw is None else self._revive(raw, key)
 
-    def _update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> CallScript[None]:
+    def _update(
+        self, prompt: str, llm_string: str, return_val: Sequence[Generation]
+    ) -> CallScript[None]:
         data = dumps(list(return_val)).encode("utf-8")
         yield BackendCall("set", (self._key(prompt, llm_string), data, self.ttl))
 

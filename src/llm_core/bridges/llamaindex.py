@@ -25,9 +25,9 @@ from typing import Any
 
 from llm_core.bridges._envelope import (
     BackendCall,
+    CallScript,
     Entry,
     EnvelopeCache,
-    CallScript,
     arun,
     check_prefix,
     compose_key,
@@ -237,7 +237,9 @@ class LlmCoreKVStore(BaseKVStore):
 
     # --- plans ---------------------------------------------------------------
 
-    def _put(self, pairs: Sequence[tuple[str, dict[str, Any]]], collection: str) -> CallScript[None]:
+    def _put(
+        self, pairs: Sequence[tuple[str, dict[str, Any]]], collection: str
+    ) -> CallScript[None]:
         for key, val in pairs:
             yield BackendCall("set", (self._key(key, collection), self._encode(key, val), self.ttl))
 
