@@ -12,7 +12,8 @@ command:
 
 Drops are chosen by command index (``drop_nth``), by the next command with a given name
 (``drop_next``), or at random (``drop_rate``, seeded; only commands in ``droppable``, so the
-connection handshake — ``HELLO``, ``CLIENT SETINFO``, ``AUTH``, ``SELECT`` — goes through).
+connection handshake — ``HELLO``, ``CLIENT SETINFO``, ``AUTH``, ``SELECT`` — goes through);
+resets likewise (``reset_nth``, ``reset_rate``).
 Counters (``commands``, ``by_command``, ``dropped``, ``resets``, ``connections``) are plain
 ints, updated on the proxy's own thread and readable from any other.
 
@@ -103,12 +104,14 @@ class FaultProxy:
         *,
         upstream_host: str = "127.0.0.1",
         drop_rate: float = 0.0,
+        reset_rate: float = 0.0,
         seed: int = 0,
         droppable: Iterable[bytes] = DATA_COMMANDS,
         delay: float = 0.0,
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.drop_rate = drop_rate
+        self.reset_rate = reset_rate
         self.droppable = frozenset(droppable)
         self.delay = delay
         self._random = random.Random(seed)
@@ -254,8 +257,12 @@ class FaultProxy:
                 if self._drop_next[wanted] > 0:
                     self._drop_next[wanted] -= 1
                     return "drop"
-            if self.drop_rate and name in self.droppable and self._random.random() < self.drop_rate:
-                return "drop"
+            if name in self.droppable and (self.drop_rate or self.reset_rate):
+                draw = self._random.random()
+                if draw < self.drop_rate:
+                    return "drop"
+                if draw < self.drop_rate + self.reset_rate:
+                    return "reset"
         return "forward"
 
     @staticmethod
@@ -341,6 +348,8 @@ class FaultProxy:
             for task in done:
                 if not task.cancelled():
                     task.exception()  # a reset peer: nothing to report
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping (the task ends quietly: asyncio logs a cancelled one)
         finally:
             for task in tasks:
                 task.cancel()
