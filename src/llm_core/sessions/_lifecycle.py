@@ -103,17 +103,12 @@ class Keyspace:
 
     def pending(self, key: str, snapshot_text: str, attempts: int = 0) -> bytes:
         """The bytes of a pending record."""
-        body = f'{{"status":"pending","attempts":{attempts},"claim":null{_SNAPSHOT_FIELD}'
-        return self._wrap(key, body + snapshot_text + "}")
+        return self._wrap(key, _head("pending", attempts, None) + snapshot_text + "}")
 
     def claimed(self, record: Record, claim: Claim) -> bytes:
         """``record`` claimed by ``claim`` (one more attempt)."""
-        request = "null" if claim.request_id is None else _str(claim.request_id)
-        body = (
-            f'{{"status":"claimed","attempts":{record.attempts + 1},"claim":{{"id":'
-            f'{_str(claim.id)},"until":{claim.until!r},"request_id":{request}}}{_SNAPSHOT_FIELD}'
-        )
-        return self._wrap(record.key, body + record.snapshot_text + "}")
+        body = _head("claimed", record.attempts + 1, claim) + record.snapshot_text + "}"
+        return self._wrap(record.key, body)
 
     def completed(self, record: Record, claim: Claim, outcome: dict[str, Any], now: float) -> bytes:
         """The completion record that replaces a claimed one (kept for ``result_ttl``)."""
@@ -157,14 +152,16 @@ class Keyspace:
         if snapshot.token != token:
             raise InvalidSnapshotError("stored session belongs to another token")
         text = body.decode("utf-8")
-        start = text.find(_SNAPSHOT_FIELD)
-        # Transitions re-write the snapshot's exact text after their own members: it must be
-        # the record's last member, after members that hold all the others, or a release would
+        claim = _claim(fields.get("claim")) if status == "claimed" else fields.get("claim", 0)
+        if claim is not None and not isinstance(claim, Claim):
+            raise InvalidSnapshotError("a pending session record holds a claim")
+        # Transitions re-write the snapshot's exact text after their own members, so the record
+        # must be exactly in the layout llm-core writes (the snapshot last), or a release would
         # store a record that cannot be read (or whose later members override the new ones).
-        others = {name: value for name, value in fields.items() if name != "snapshot"}
-        if start < 0 or not text.endswith("}") or _prefix(text[:start]) != others:
+        head = _head(status, attempts, claim)
+        start = len(head) - len(_SNAPSHOT_FIELD)
+        if not text.startswith(head) or not text.endswith("}") or len(fields) != 4:
             raise InvalidSnapshotError("stored session record is not in llm-core's layout")
-        claim = _claim(fields.get("claim")) if status == "claimed" else None
         return Record(
             key,
             token,
@@ -177,12 +174,16 @@ class Keyspace:
         )
 
 
-def _prefix(text: str) -> object:
-    """The members before ``"snapshot"`` as an object (``None`` if they are not one)."""
-    try:
-        return decode_json(text + "}")
-    except InvalidSnapshotError:
-        return None
+def _head(status: str, attempts: int, claim: Claim | None) -> str:
+    """The members a pending or claimed record has before its snapshot, as llm-core writes them
+    (the one source of that layout, for writing and for checking what is read)."""
+    if claim is None:
+        return f'{{"status":"{status}","attempts":{attempts},"claim":null{_SNAPSHOT_FIELD}'
+    request = "null" if claim.request_id is None else _str(claim.request_id)
+    return (
+        f'{{"status":"{status}","attempts":{attempts},"claim":{{"id":{_str(claim.id)},'
+        f'"until":{claim.until!r},"request_id":{request}}}{_SNAPSHOT_FIELD}'
+    )
 
 
 def _claim(value: object) -> Claim:

@@ -14,10 +14,9 @@ expression could hang the checker, so check patterns in the step.  A check does 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from llm_core.errors import ConfigurationError
+from llm_core.errors import ConfigurationError, InvalidSnapshotError
 
 __all__ = ["SchemaLike", "schema_errors", "schema_is_usable", "to_schema"]
 
@@ -96,137 +95,135 @@ def _str_list(value: object) -> bool:
 
 
 def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
-    """Up to five reasons ``value`` does not match ``schema`` (``[]`` if it does)."""
-    found: list[str] = []
-    budget = [_BUDGET]
+    """Up to five reasons ``value`` does not match ``schema`` (``[]`` if it does).
+
+    ``InvalidSnapshotError`` if the schema itself cannot be used (it came from storage:
+    a shape the checker does not understand, or more than ``_BUDGET`` steps of work).
+    """
+    checker = _Checker(schema)
     try:
-        for problem in _check(schema, value, "$", schema, 0, budget):
-            found.append(problem)
-            if len(found) >= _MAX_ERRORS:
-                break
+        checker.check(schema, value, "$", 0)
     except _TooComplex:
-        return [f"the pause's schema is too complex to check (over {_BUDGET} steps)"]
-    return found
+        raise InvalidSnapshotError(
+            f"the pause's expects schema is too complex to check (over {_BUDGET} steps)"
+        ) from None
+    except (TypeError, ValueError, AttributeError, RecursionError, OverflowError) as exc:
+        raise InvalidSnapshotError(f"the pause's expects schema is not usable: {exc}") from None
+    return checker.out[:_MAX_ERRORS]
 
 
-def _check(
-    schema: Any, value: Any, path: str, root: dict[str, Any], depth: int, budget: list[int]
-) -> Iterator[str]:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooComplex
-    if schema is True or schema == {}:
-        return
-    if schema is False:
-        yield f"{path}: no value is allowed here"
-        return
-    if not isinstance(schema, dict) or depth > 64:
-        yield f"{path}: the schema is not a JSON Schema object"
-        return
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        target = _resolve(root, ref)
-        if target is None:
-            yield f"{path}: the schema's $ref {ref!r} cannot be resolved"
+class _Checker:
+    """One check of a value against a schema: problems go to ``out``; the work is budgeted."""
+
+    __slots__ = ("budget", "out", "root")
+
+    def __init__(self, root: dict[str, Any], budget: list[int] | None = None) -> None:
+        self.root = root
+        self.out: list[str] = []
+        self.budget = budget if budget is not None else [_BUDGET]
+
+    def matches(self, schema: Any, value: Any, path: str, depth: int) -> bool:
+        probe = _Checker(self.root, self.budget)
+        probe.check(schema, value, path, depth)
+        return not probe.out
+
+    def check(self, schema: Any, value: Any, path: str, depth: int) -> None:
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            raise _TooComplex
+        out = self.out
+        if schema is True or len(out) >= _MAX_ERRORS:
             return
-        yield from _check(target, value, path, root, depth + 1, budget)
-    kind = schema.get("type")
-    if kind is not None:
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not any(k in _TYPES and _TYPES[k](value) for k in kinds):
-            yield f"{path}: expected {' or '.join(map(str, kinds))}, got {_name(value)}"
+        if schema is False:
+            out.append(f"{path}: no value is allowed here")
             return
-    if "enum" in schema and isinstance(schema["enum"], list) and value not in schema["enum"]:
-        yield f"{path}: must be one of {schema['enum']!r:.120}"
-    if "const" in schema and value != schema["const"]:
-        yield f"{path}: must be {schema['const']!r:.80}"
-    yield from _combinators(schema, value, path, root, depth, budget)
-    if isinstance(value, dict):
-        yield from _object(schema, value, path, root, depth, budget)
-    elif isinstance(value, list):
-        yield from _array(schema, value, path, root, depth, budget)
-    elif isinstance(value, str):
-        yield from _string(schema, value, path)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield from _number(schema, value, path)
+        if type(schema) is not dict or depth > 64:
+            out.append(f"{path}: the schema is not a JSON Schema object")
+            return
+        if not schema:
+            return
+        ref = schema.get("$ref")
+        if type(ref) is str:
+            target = _resolve(self.root, ref)
+            if target is None:
+                out.append(f"{path}: the schema's $ref {ref!r:.60} cannot be resolved")
+                return
+            self.check(target, value, path, depth + 1)
+        kind = schema.get("type")
+        if kind is not None:
+            kinds = kind if type(kind) is list else (kind,)
+            if not any(k in _TYPES and _TYPES[k](value) for k in kinds):
+                out.append(f"{path}: expected {' or '.join(map(str, kinds))}, got {_name(value)}")
+                return
+        enum = schema.get("enum")
+        if type(enum) is list and value not in enum:
+            out.append(f"{path}: must be one of {enum!r:.120}")
+        if "const" in schema and value != schema["const"]:
+            out.append(f"{path}: must be {schema['const']!r:.80}")
+        if "allOf" in schema or "anyOf" in schema or "oneOf" in schema or "not" in schema:
+            self._combinators(schema, value, path, depth)
+        if type(value) is dict:
+            self._object(schema, value, path, depth)
+        elif type(value) is list:
+            self._array(schema, value, path, depth)
+        elif type(value) is str:
+            _string(schema, value, path, out)
+        elif type(value) in (int, float):
+            _number(schema, value, path, out)
+
+    def _combinators(self, schema: dict[str, Any], value: Any, path: str, depth: int) -> None:
+        for part in schema.get("allOf") or ():
+            self.check(part, value, path, depth + 1)
+        any_of = schema.get("anyOf")
+        if type(any_of) is list and not any(
+            self.matches(p, value, path, depth + 1) for p in any_of
+        ):
+            self.out.append(f"{path}: matches none of the allowed forms")
+        one_of = schema.get("oneOf")
+        if type(one_of) is list:
+            count = sum(1 for p in one_of if self.matches(p, value, path, depth + 1))
+            if count != 1:
+                self.out.append(f"{path}: must match exactly one allowed form, matches {count}")
+        if "not" in schema and self.matches(schema["not"], value, path, depth + 1):
+            self.out.append(f"{path}: matches a form that is not allowed")
+
+    def _object(self, schema: dict[str, Any], value: dict[str, Any], path: str, depth: int) -> None:
+        properties = schema.get("properties")
+        if type(properties) is not dict:
+            properties = {}
+        for name in schema.get("required") or ():
+            if name not in value:
+                self.out.append(f"{path}: missing required field {name!r:.60}")
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                self.check(properties[name], item, f"{path}.{name}", depth + 1)
+            elif extra is False:
+                self.out.append(f"{path}: unexpected field {name!r:.60}")
+            elif type(extra) is dict:
+                self.check(extra, item, f"{path}.{name}", depth + 1)
+
+    def _array(self, schema: dict[str, Any], value: list[Any], path: str, depth: int) -> None:
+        low, high = schema.get("minItems"), schema.get("maxItems")
+        if type(low) is int and len(value) < low:
+            self.out.append(f"{path}: needs at least {low} items")
+        if type(high) is int and len(value) > high:
+            self.out.append(f"{path}: allows at most {high} items")
+        items = schema.get("items")
+        if type(items) is dict or type(items) is bool:
+            for i, item in enumerate(value):
+                self.check(items, item, f"{path}[{i}]", depth + 1)
 
 
-def _combinators(
-    schema: dict[str, Any],
-    value: Any,
-    path: str,
-    root: dict[str, Any],
-    depth: int,
-    budget: list[int],
-) -> Iterator[str]:
-    for part in schema.get("allOf") or ():
-        yield from _check(part, value, path, root, depth + 1, budget)
-
-    def matches(part: Any) -> bool:
-        return not any(True for _ in _check(part, value, path, root, depth + 1, budget))
-
-    any_of = schema.get("anyOf")
-    if isinstance(any_of, list) and not any(matches(p) for p in any_of):
-        yield f"{path}: matches none of the allowed forms"
-    one_of = schema.get("oneOf")
-    if isinstance(one_of, list):
-        count = sum(1 for p in one_of if matches(p))
-        if count != 1:
-            yield f"{path}: must match exactly one allowed form, matches {count}"
-    if "not" in schema and matches(schema["not"]):
-        yield f"{path}: matches a form that is not allowed"
+def _string(schema: dict[str, Any], value: str, path: str, out: list[str]) -> None:
+    low, high = schema.get("minLength"), schema.get("maxLength")
+    if type(low) is int and len(value) < low:
+        out.append(f"{path}: needs at least {low} characters")
+    if type(high) is int and len(value) > high:
+        out.append(f"{path}: allows at most {high} characters")
 
 
-def _object(
-    schema: dict[str, Any],
-    value: dict[str, Any],
-    path: str,
-    root: dict[str, Any],
-    depth: int,
-    budget: list[int],
-) -> Iterator[str]:
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    for name in schema.get("required") or ():
-        if name not in value:
-            yield f"{path}: missing required field {name!r}"
-    extra = schema.get("additionalProperties", True)
-    for name, item in value.items():
-        where = f"{path}.{name}"
-        if name in properties:
-            yield from _check(properties[name], item, where, root, depth + 1, budget)
-        elif extra is False:
-            yield f"{path}: unexpected field {name!r:.60}"
-        elif isinstance(extra, dict):
-            yield from _check(extra, item, where, root, depth + 1, budget)
-
-
-def _array(
-    schema: dict[str, Any],
-    value: list[Any],
-    path: str,
-    root: dict[str, Any],
-    depth: int,
-    budget: list[int],
-) -> Iterator[str]:
-    if isinstance(schema.get("minItems"), int) and len(value) < schema["minItems"]:
-        yield f"{path}: needs at least {schema['minItems']} items"
-    if isinstance(schema.get("maxItems"), int) and len(value) > schema["maxItems"]:
-        yield f"{path}: allows at most {schema['maxItems']} items"
-    items = schema.get("items")
-    if isinstance(items, dict | bool):
-        for i, item in enumerate(value):
-            yield from _check(items, item, f"{path}[{i}]", root, depth + 1, budget)
-
-
-def _string(schema: dict[str, Any], value: str, path: str) -> Iterator[str]:
-    if isinstance(schema.get("minLength"), int) and len(value) < schema["minLength"]:
-        yield f"{path}: needs at least {schema['minLength']} characters"
-    if isinstance(schema.get("maxLength"), int) and len(value) > schema["maxLength"]:
-        yield f"{path}: allows at most {schema['maxLength']} characters"
-
-
-def _number(schema: dict[str, Any], value: float, path: str) -> Iterator[str]:
+def _number(schema: dict[str, Any], value: float, path: str, out: list[str]) -> None:
     for key, sign in (
         ("minimum", "≥"),
         ("maximum", "≤"),
@@ -234,11 +231,11 @@ def _number(schema: dict[str, Any], value: float, path: str) -> Iterator[str]:
         ("exclusiveMaximum", "<"),
     ):
         bound = schema.get(key)
-        if not isinstance(bound, int | float) or isinstance(bound, bool):
+        if type(bound) is not int and type(bound) is not float:
             continue
         ok = {"≥": value >= bound, "≤": value <= bound, ">": value > bound, "<": value < bound}
         if not ok[sign]:
-            yield f"{path}: must be {sign} {bound}"
+            out.append(f"{path}: must be {sign} {bound}")
 
 
 def _resolve(root: dict[str, Any], ref: str) -> Any:

@@ -116,7 +116,12 @@ def resume_flow(
         if index is None:
             raise _mismatch(plan, snapshot)
         if snapshot.expects is not None:
-            problems = schema_errors(snapshot.expects, resume_input)
+            try:
+                problems = schema_errors(snapshot.expects, resume_input)
+            except InvalidSnapshotError as exc:
+                raise Fail(
+                    exc, "session_invalid", "session", "session.corrupt", token=token_str
+                ) from None
             if problems:
                 raise Fail(
                     InvalidResumeInputError(
