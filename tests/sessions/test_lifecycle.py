@@ -281,9 +281,8 @@ def test_load_reads_without_touching(cache: MemoryCache, clock: ManualClock) -> 
 def test_a_schema_that_would_take_forever_is_refused_quickly(
     cache: MemoryCache, clock: ManualClock
 ) -> None:
-    from llm_core.sessions import schema_errors
-
     from llm_core.errors import InvalidSnapshotError
+    from llm_core.sessions import schema_errors
 
     bomb: dict[str, Any] = {"anyOf": [{"$ref": "#"}, {"$ref": "#"}]}
     with pytest.raises(InvalidSnapshotError, match="too complex to check"):
