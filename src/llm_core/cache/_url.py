@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from llm_core.cache._memory import MemoryCache
-from llm_core.cache.redis._cache import DEFAULT_PREFIX, RedisCache
-from llm_core.cache._sqlite import SQLiteCache
 from llm_core.cache._contract import Cache
+from llm_core.cache._memory import MemoryCache
+from llm_core.cache._sqlite import SQLiteCache
+from llm_core.cache.redis._cache import DEFAULT_PREFIX, RedisCache
 from llm_core.errors import ConfigurationError
 
 __all__ = ["ACCEPTED_FORMS", "cache_from_url"]

@@ -111,16 +111,19 @@ class Keyspace:
         return self._wrap(record.key, body)
 
     def completed(self, record: Record, claim: Claim, outcome: dict[str, Any], now: float) -> bytes:
-        """The completion record that replaces a claimed one (kept for ``result_ttl``)."""
+        """The completion record that replaces a claimed one (kept for ``result_ttl``).  The
+        outcome is kept only for a resume with a ``request_id``: nothing else can replay it."""
         request = "null" if claim.request_id is None else _str(claim.request_id)
         head = (
             f'{{"status":"completed","token":{_str(record.token)},"claim":{_str(claim.id)},'
             f'"request_id":{request},"finished_at":{now!r},"outcome":'
         )
-        try:
-            return self._wrap(record.key, head + encode_json(outcome, "the outcome") + "}")
-        except SnapshotSerializationError:  # an artefact JSON cannot hold: keep the fact only
-            return self._wrap(record.key, head + '{"type":"unrecorded"}}')
+        if claim.request_id is not None:
+            try:
+                return self._wrap(record.key, head + encode_json(outcome, "the outcome") + "}")
+            except SnapshotSerializationError:  # an artefact JSON cannot hold: the fact only
+                pass
+        return self._wrap(record.key, head + '{"type":"unrecorded"}}')
 
     def cancelled(self, record: Record, now: float) -> bytes:
         """The record a cancelled session leaves (kept for ``result_ttl``)."""
@@ -136,8 +139,11 @@ class Keyspace:
         """Verify and parse stored bytes; ``InvalidSnapshotError`` for anything else."""
         if type(data) is not bytes:
             raise InvalidSnapshotError(f"stored session is {type(data).__name__}, not bytes")
-        body = self.signer.unwrap(key, data)
-        fields = decode_json(body)
+        try:
+            text = self.signer.unwrap(key, data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidSnapshotError("stored session is not valid UTF-8") from None
+        fields = decode_json(text)
         if type(fields) is not dict or type(fields.get("status")) is not str:
             raise InvalidSnapshotError("stored session record has no known status")
         if fields["status"] not in _STATUSES:
@@ -151,7 +157,6 @@ class Keyspace:
         snapshot = ResumeSnapshot.from_record(fields.get("snapshot"))
         if snapshot.token != token:
             raise InvalidSnapshotError("stored session belongs to another token")
-        text = body.decode("utf-8")
         claim = _claim(fields.get("claim")) if status == "claimed" else fields.get("claim", 0)
         if claim is not None and not isinstance(claim, Claim):
             raise InvalidSnapshotError("a pending session record holds a claim")

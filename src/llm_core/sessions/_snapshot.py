@@ -108,7 +108,9 @@ class ResumeSnapshot:
             and type(step) is str
             and type(state) is dict
             and (expects is None or type(expects) is dict)
-            and all(_finite(t) for t in (created, accessed, expires))
+            and _finite(created)
+            and _finite(accessed)
+            and _finite(expires)
         ):
             raise InvalidSnapshotError("stored snapshot has a field of the wrong type")
         if "payload" not in record:

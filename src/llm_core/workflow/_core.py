@@ -137,7 +137,7 @@ def resume_flow(
                     token=token_str,
                 )
         settle = yield from _claim(plan, record, now, request)
-        state = copy_json(snapshot.state)
+        state = snapshot.state  # decoded from storage just now: already this call's own copy
         try:
             result = yield from execute(call, state, index, resume_input, True, token_str)
         except Fail as fail:

@@ -13,6 +13,7 @@ from llm_core._log import get_logger, log_diagnostic
 from llm_core.errors import SessionBusyError
 from llm_core.sessions import Claim, Record, cas
 from llm_core.workflow._effects import Blueprint, Effect, Interrupted
+from llm_core.workflow._invocation import Pause
 from llm_core.workflow.outcomes import Diagnostic
 
 __all__ = ["Settlement", "outcome_record"]
@@ -22,8 +23,6 @@ _logger = get_logger("sessions")
 
 def outcome_record(result: Any) -> dict[str, Any]:
     """What a completion record keeps of an outcome, to replay it for the same request."""
-    from llm_core.workflow._invocation import Pause
-
     if isinstance(result, Pause):
         return {
             "type": "paused",
