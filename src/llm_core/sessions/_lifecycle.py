@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from llm_core.errors import (
     CacheUnavailableError,
@@ -51,8 +50,7 @@ class CacheOp:
 Steps = Generator[CacheOp, Any, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """Who holds a claimed session, until when (wall clock), for which request."""
 
     id: str
@@ -60,8 +58,7 @@ class Claim:
     request_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """A stored session as read: its status, and the exact bytes (for compare-and-set)."""
 
     key: str
