@@ -358,7 +358,7 @@ def test_a_pause_is_one_round_trip_and_a_resume_three(server: PrivateRedis) -> N
     assert set(resumes) == {3} and aresume == 3  # GET, EVALSHA (claim), EVALSHA (commit)
 
 
-# --- a finding: a compare-and-set that never reached Redis is reported as a lost race -------
+# --- a compare-and-set that never reached Redis is sent once more, not misreported ---------
 
 
 def _reset_the_settling_write(server: PrivateRedis, decision: dict[str, str]) -> dict[str, Any]:
@@ -391,35 +391,30 @@ def _reset_the_settling_write(server: PrivateRedis, decision: dict[str, str]) ->
 
 
 @pytest.mark.parametrize("decision", ["commit", "release"])
-def test_an_unsent_commit_or_release_loses_nothing_and_completes_once(
+def test_an_unsent_commit_or_release_is_sent_again_and_completes_once(
     server: PrivateRedis, decision: str
 ) -> None:
+    """The settling compare-and-set never reaches Redis (the connection is reset instead): the
+    confirming read finds the expected bytes, so it is sent once more -- still fenced -- and the
+    outcome is the true one, not a lost lease."""
     seen = _reset_the_settling_write(server, worker.GOOD if decision == "commit" else worker.RAISES)
     first, right_after, later, again = (
         seen["first"], seen["right_after"], seen["later"], seen["again"]
     )  # fmt: skip
     print(
-        f"\n[unsent {decision}] first {first.kind} (resumable={first.resumable}, "
-        f"{[d.code for d in first.diagnostics]}); right after: {right_after.kind}; after the "
-        f"lease: {type(later).__name__} (replayed={later.replayed}); step runs "
-        f"{len(seen['runs'])}, keys {len({r[1] for r in seen['runs']})}"
+        f"\n[unsent {decision}] first {type(first).__name__} "
+        f"({getattr(first, 'kind', 'ok')}); right after: {type(right_after).__name__}; "
+        f"step runs {len(seen['runs'])}, keys {len({r[1] for r in seen['runs']})}"
     )
-    assert isinstance(first, Error)
-    assert isinstance(right_after, Error) and right_after.kind == "session_busy"  # our own claim
-    assert isinstance(later, Ok) and not later.replayed  # completed once, after the lease
+    if decision == "commit":
+        assert isinstance(first, Ok) and not first.replayed  # committed on the second send
+        assert isinstance(right_after, Ok) and right_after.replayed
+        assert len(seen["runs"]) == 1
+    else:
+        assert isinstance(first, Error) and first.kind == "step_failed", first
+        assert first.resumable, first.diagnostics
+        assert isinstance(right_after, Ok) and not right_after.replayed  # released: no wait
+        assert len(seen["runs"]) == 1  # the failed attempt logs no completed effect
+    assert isinstance(later, Ok) and later.replayed
     assert isinstance(again, Ok) and again.replayed
     assert len({key for _, key, _ in seen["runs"]}) == 1  # same ctx.idempotency_key
-
-
-@pytest.mark.xfail(
-    reason="sessions/_lifecycle.py cas(): a compare-and-set that raised CacheUnavailableError "
-    "and whose confirming read finds the *expected* bytes (the write never landed; we still "
-    "hold the claim) returns False, so an unsent commit is reported as session_busy / "
-    "session.lease_lost ('another resume took the session over', untrue) and an unsent "
-    "release as 'a claim expired before its release' (untrue); it should retry the "
-    "compare-and-set (still fenced) or re-raise the CacheUnavailableError",
-    strict=False,
-)
-def test_an_unsent_commit_is_reported_as_cache_unavailable(server: PrivateRedis) -> None:
-    seen = _reset_the_settling_write(server, worker.GOOD)
-    assert isinstance(seen["first"], Ok) or seen["first"].kind == "cache_unavailable"

@@ -254,20 +254,22 @@ class MemoryCache:
         ``expected=None`` means "absent (or expired)"; ``new=None`` deletes.  ``True`` if the
         swap happened.  Under the cache's lock, so no other writer can come between.
         """
-        check_key(key)
-        if expected is not None:
+        # Fast path for the common valid case; check_* give the precise error otherwise.
+        if not (type(key) is str and 0 < len(key) <= 256 and key.isprintable()):
+            check_key(key)
+        if expected is not None and type(expected) is not bytes:
             check_value(expected)
-        if new is not None:
+        if new is not None and type(new) is not bytes:
             check_value(new)
-        ttl = check_ttl(ttl)
+        if not (ttl is None or (type(ttl) is float and 0 < ttl < _NEVER)):
+            ttl = check_ttl(ttl)
         now = self._clock()
         with self._lock:
             entry = self._data.get(key)
             if entry is not None and entry[1] < now:
                 self._drop_locked(key, entry)
                 entry = None
-            current = None if entry is None else entry[0]
-            if current != expected:
+            if (None if entry is None else entry[0]) != expected:
                 return False
             if new is None:
                 if entry is not None:

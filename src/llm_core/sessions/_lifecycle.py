@@ -239,16 +239,28 @@ def cas(key: str, expected: bytes | None, new: bytes | None, ttl: float | None) 
     """Compare-and-set, confirmed: ``True`` if ``key`` now holds ``new`` because of us.
 
     If the reply says "no" (a retried command whose first run already swapped) or is lost
-    (``CacheUnavailableError``), one read tells whether our unique ``new`` bytes are there.
+    (``CacheUnavailableError``), one read tells what happened: our unique ``new`` bytes are
+    there (it landed); the ``expected`` bytes are still there after a lost reply (it never ran:
+    it is sent once more -- still fenced -- and a second loss is raised); anything else, another
+    writer got there first (``False``).
     """
+    op = CacheOp("compare_and_set", (key, expected, new, ttl))
     try:
-        if (yield CacheOp("compare_and_set", (key, expected, new, ttl))):
+        if (yield op):
             return True
     except CacheUnavailableError as lost:
         try:
             current = yield CacheOp("get", (key,))
         except CacheUnavailableError:
             raise lost from None
-        return current == new
+        if current == new:
+            return True
+        if current != expected:
+            return False
+        try:
+            swapped: bool = yield op  # it never ran: once more, fenced by ``expected`` as before
+        except CacheUnavailableError:
+            raise lost from None
+        return swapped
     current = yield CacheOp("get", (key,))
     return current == new and new is not None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llm_core.cache import Cache, ListableCache, capabilities_of
+from llm_core.cache import Cache, CacheCapabilities, ListableCache
 from llm_core.errors import ConfigurationError, InvalidSnapshotError, InvalidTokenError
 from llm_core.sessions._codec import Signer
 from llm_core.sessions._lifecycle import CacheOp, Keyspace, Record, Steps, cas, load
@@ -49,9 +49,15 @@ def check_token(token: object) -> str:
     )
 
 
+def _native_cas(cache: Cache) -> bool:
+    """True if ``cache`` declares an atomic compare-and-set."""
+    caps = getattr(cache, "capabilities", None)
+    return caps.compare_and_set if isinstance(caps, CacheCapabilities) else False
+
+
 def perform(cache: Cache, op: CacheOp) -> Any:
     """Run one cache operation on the sync face."""
-    if op.method == "compare_and_set" and not capabilities_of(cache).compare_and_set:
+    if op.method == "compare_and_set" and not _native_cas(cache):
         key, expected, new, ttl = op.args
         if cache.get(key) != expected:
             return False
@@ -65,7 +71,7 @@ def perform(cache: Cache, op: CacheOp) -> Any:
 
 async def aperform(cache: Cache, op: CacheOp) -> Any:
     """Run one cache operation on the async face."""
-    if op.method == "compare_and_set" and not capabilities_of(cache).compare_and_set:
+    if op.method == "compare_and_set" and not _native_cas(cache):
         key, expected, new, ttl = op.args
         if await cache.aget(key) != expected:
             return False
