@@ -27,6 +27,11 @@ EXTRAS = ("redis", "langchain", "langgraph", "llamaindex")
 FILES: dict[str, frozenset[str]] = {
     "tests/cache/test_redis.py": frozenset({"redis"}),
     "tests/cache/test_redis_edges.py": frozenset({"redis"}),
+    "tests/cache/test_redis_cas.py": frozenset({"redis"}),
+    "tests/cache/test_redis_policy.py": frozenset({"redis"}),
+    # the fault proxy in front of private redis-servers: lost replies, resets, SIGKILL
+    "tests/faults/test_faults.py": frozenset({"redis"}),
+    "tests/faults/test_proxy.py": frozenset({"redis"}),
     # the 1M-churn comparison with LangGraph's own InMemoryCache
     "tests/cache/test_memory.py": frozenset({"langgraph"}),
     "tests/workflow/test_cache_diagnostics.py": frozenset({"langchain"}),
