@@ -8,7 +8,7 @@ See ``docs/sessions.md``.
 from __future__ import annotations
 
 from llm_core.sessions._codec import MAX_DEPTH, Signer
-from llm_core.sessions._lifecycle import CacheOp, Claim, Keyspace, Record, cas, load
+from llm_core.sessions._lifecycle import CacheOp, Claim, Keyspace, Record, cas, confirm, load
 from llm_core.sessions._schema import SchemaLike, schema_errors, to_schema
 from llm_core.sessions._snapshot import SNAPSHOT_VERSION, ResumeSnapshot
 from llm_core.sessions._store import (
@@ -46,6 +46,7 @@ __all__ = [
     "Signer",
     "aperform",
     "cas",
+    "confirm",
     "check_token",
     "describe_token_shape",
     "load",

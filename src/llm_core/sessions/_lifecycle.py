@@ -31,7 +31,7 @@ from llm_core.errors import (
 from llm_core.sessions._codec import Signer, decode_json, encode_json
 from llm_core.sessions._snapshot import ResumeSnapshot
 
-__all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "load"]
+__all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "confirm", "load"]
 
 _str = json.dumps  # JSON string literal for our own short fields (ids, tokens)
 _SNAPSHOT_FIELD = ',"snapshot":'
@@ -239,28 +239,40 @@ def cas(key: str, expected: bytes | None, new: bytes | None, ttl: float | None) 
     """Compare-and-set, confirmed: ``True`` if ``key`` now holds ``new`` because of us.
 
     If the reply says "no" (a retried command whose first run already swapped) or is lost
-    (``CacheUnavailableError``), one read tells what happened: our unique ``new`` bytes are
-    there (it landed); the ``expected`` bytes are still there after a lost reply (it never ran:
-    it is sent once more -- still fenced -- and a second loss is raised); anything else, another
-    writer got there first (``False``).
+    (``CacheUnavailableError``), :func:`confirm` reads what happened.
     """
-    op = CacheOp("compare_and_set", (key, expected, new, ttl))
     try:
-        if (yield op):
+        if (yield CacheOp("compare_and_set", (key, expected, new, ttl))):
             return True
     except CacheUnavailableError as lost:
-        try:
-            current = yield CacheOp("get", (key,))
-        except CacheUnavailableError:
-            raise lost from None
-        if current == new:
-            return True
-        if current != expected:
-            return False
-        try:
-            swapped: bool = yield op  # it never ran: once more, fenced by ``expected`` as before
-        except CacheUnavailableError:
-            raise lost from None
-        return swapped
-    current = yield CacheOp("get", (key,))
-    return current == new and new is not None
+        return (yield from confirm(key, expected, new, ttl, lost))
+    return (yield from confirm(key, expected, new, ttl))
+
+
+def confirm(
+    key: str,
+    expected: bytes | None,
+    new: bytes | None,
+    ttl: float | None,
+    lost: CacheUnavailableError | None = None,
+) -> Steps:
+    """After a compare-and-set said "no" (``lost`` is ``None``) or its reply was ``lost``, one
+    read tells what happened: our unique ``new`` bytes are there (it landed: ``True``); the
+    ``expected`` bytes are still there after a lost reply (it never ran: it is sent once more,
+    still fenced, and a second loss is raised); anything else, another writer got there first
+    (``False``)."""
+    try:
+        current = yield CacheOp("get", (key,))
+    except CacheUnavailableError:
+        if lost is None:
+            raise
+        raise lost from None
+    if current == new:
+        return new is not None or lost is not None
+    if lost is None or current != expected:
+        return False
+    try:
+        swapped: bool = yield CacheOp("compare_and_set", (key, expected, new, ttl))
+    except CacheUnavailableError:
+        raise lost from None
+    return swapped

@@ -36,9 +36,8 @@ from llm_core.sessions import (
     Claim,
     Record,
     ResumeSnapshot,
-    cas,
+    confirm,
     describe_token_shape,
-    load,
     mint_token,
     schema_errors,
     token_expiry,
@@ -154,8 +153,11 @@ def resume_flow(
 
 
 def _read(plan: Blueprint, token: str) -> Generator[Effect, Any, Record | None]:
+    space = plan.space
+    key = space.key(token)
     try:
-        record: Record | None = yield from load(plan.space, token)
+        data = yield CacheOp("get", (key,))
+        return None if data is None else space.parse(key, token, data)
     except CacheUnavailableError as exc:
         raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
     except InvalidSnapshotError as exc:
@@ -164,7 +166,6 @@ def _read(plan: Blueprint, token: str) -> Generator[Effect, Any, Record | None]:
         ) from None
     except Exception as exc:
         raise Fail(exc, "cache_error", "adapter", "cache.error") from None
-    return record
 
 
 def _claim(
@@ -188,8 +189,15 @@ def _claim(
         claim,
     )
     settle = Settlement(plan, held, claim)
+    key, raw = record.key, record.raw
     try:
-        won = yield from cas(record.key, record.raw, claimed, ttl)
+        try:  # the happy path inline; any doubt is settled by confirm (see sessions.cas)
+            won = yield CacheOp("compare_and_set", (key, raw, claimed, ttl))
+        except CacheUnavailableError as lost:
+            won = yield from confirm(key, raw, claimed, ttl, lost)
+        else:
+            if not won:
+                won = yield from confirm(key, raw, claimed, ttl)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
         yield from settle.release([], {})
         raise stop.cause from None

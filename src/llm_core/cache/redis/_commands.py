@@ -311,14 +311,18 @@ def pooled_client(
         redis.asyncio.BlockingConnectionPool if asynchronous else redis.BlockingConnectionPool
     )
     retry = retry_policy(redis, retries, asynchronous)
+    # redis-py before 6 retries only the errors named in retry_on_error, whatever ``retry`` says
+    on_error = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError] if retries else []
     if url is not None:
         kwargs = {"max_connections": max_connections, "timeout": pool_timeout, **options}
         try:
-            pool = pool_cls.from_url(url, retry=retry, **kwargs)
+            pool = pool_cls.from_url(url, retry=retry, retry_on_error=on_error, **kwargs)
         except ValueError as exc:
             raise _bad_url(exc) from exc
     else:  # settings: let redis-py turn them into connection kwargs, then pool those
-        template = client_cls(**settings, **options, retry=retry).connection_pool
+        template = client_cls(
+            **settings, **options, retry=retry, retry_on_error=on_error
+        ).connection_pool
         pool = pool_cls(
             connection_class=template.connection_class,
             max_connections=max_connections,
