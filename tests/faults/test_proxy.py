@@ -29,7 +29,12 @@ def proxy(server: PrivateRedis) -> Iterator[FaultProxy]:
 
 
 def raw(url: str, retries: int = 0) -> redis.Redis:
-    return redis.Redis.from_url(url, retry=redis.retry.Retry(redis.backoff.NoBackoff(), retries))
+    # redis-py before 6 retries only the errors named in retry_on_error, whatever ``retry`` says
+    return redis.Redis.from_url(
+        url,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), retries),
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+    )
 
 
 @pytest.mark.parametrize(
