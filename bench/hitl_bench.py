@@ -38,13 +38,16 @@ def gate(ctx: StepContext, state: dict[str, Any]) -> Any:
     return {**state, "decision": ctx.resume_input["decision"]}
 
 
-def one_gate(cache: Any = None) -> Runtime:
+def one_gate(cache: Any = None, **options: Any) -> Runtime:
     workflow = Workflow("one-gate", [gate])
     if cache is not None:
         workflow = workflow.use(
             Plugin(key="adapter.cache", mode="override", adapters=AdapterBundle(cache=cache))
         )
-    return workflow.build()
+    return workflow.build(**options)
+
+
+SIGNED = {"secret_key": "bench-secret-key-0123456789abcdef"}
 
 
 class GateState(TypedDict, total=False):
@@ -160,12 +163,18 @@ def measure() -> list[Row]:
     results: list[tuple[str, str, tuple[float, float]]] = [
         ("", BASELINE, ours(one_gate(), OURS_N)),
         ("", "llm_core, async face", ours_async(one_gate(), OURS_N)),
+        ("", "llm_core, signed records", ours(one_gate(**SIGNED), OURS_N)),
         ("", "llm_core, hitl-gate recipe (3 steps)", ours(recipes.hitl_gate(), OURS_N)),
         ("", LANGGRAPH, theirs(langgraph_app(InMemorySaver()), LANGGRAPH_N, "mem")),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         cache = SQLiteCache(Path(tmp) / "llm-core.db")
         results.append(("-sql", BASELINE, ours(one_gate(cache), OURS_N // 3)))
+        cache.close()
+        cache = SQLiteCache(Path(tmp) / "llm-core-signed.db")
+        results.append(
+            ("-sql", "llm_core, signed records", ours(one_gate(cache, **SIGNED), OURS_N // 3))
+        )
         cache.close()
         # SqliteSaver keeps SQLite's default synchronous=FULL; so does this row.
         cache = SQLiteCache(Path(tmp) / "llm-core-full.db", synchronous="FULL")
