@@ -198,13 +198,15 @@ def hitl_gate(
     previous_keys: Sequence[str | bytes] = (),
     lease_ttl: float = DEFAULT_LEASE_TTL,
     result_ttl: float = DEFAULT_RESULT_TTL,
+    encrypt: bool = False,
 ) -> Runtime:
     """A ready ``hitl-gate`` runtime: ``Workflow.recipe("hitl-gate")`` with these options.
 
     ``cache``: where sessions live (default: a private MemoryCache); ``session_ttl``: seconds a
     pause waits (default 24 h); ``model``: drafts from the input (``model(prompt) -> str`` or
     a LangChain-style ``.invoke``); ``clock``: wall clock for tests; ``plugins``: more plugins;
-    ``secret_key``/``previous_keys``/``lease_ttl``/``result_ttl``: as for ``Workflow.build``.
+    ``secret_key``/``previous_keys``/``lease_ttl``/``result_ttl``/``encrypt``: as for
+    ``Workflow.build``.
     """
     workflow = Workflow.recipe(NAME)
     if cache is not None:
@@ -221,4 +223,5 @@ def hitl_gate(
         previous_keys=previous_keys,
         lease_ttl=lease_ttl,
         result_ttl=result_ttl,
+        encrypt=encrypt,
     )

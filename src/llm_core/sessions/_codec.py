@@ -136,6 +136,11 @@ class Signer:
         self._keys = tuple(keys)
         self.signing = bool(keys)
 
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The secret keys, the signing one first (for deriving the encryption keys)."""
+        return self._keys
+
     def _mac(self, key: bytes, storage_key: str, body: bytes) -> bytes:
         digest = hmac.new(key, storage_key.encode("utf-8") + b"\n" + body, hashlib.sha256)
         return base64.urlsafe_b64encode(digest.digest())[:_SIG_LEN]

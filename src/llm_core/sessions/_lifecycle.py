@@ -29,6 +29,7 @@ from llm_core.errors import (
     SnapshotSerializationError,
 )
 from llm_core.sessions._codec import Signer, decode_json, encode_json
+from llm_core.sessions._seal import Sealer
 from llm_core.sessions._snapshot import ResumeSnapshot
 
 __all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "confirm", "load"]
@@ -77,10 +78,21 @@ class Record(NamedTuple):
 class Keyspace:
     """Where a runtime's sessions live (``prefix``) and how records are signed."""
 
-    __slots__ = ("prefix", "signer")
+    __slots__ = ("_opener", "prefix", "sealer", "signer")
 
-    def __init__(self, prefix: str, signer: Signer) -> None:
+    def __init__(self, prefix: str, signer: Signer, encrypt: bool = False) -> None:
         self.prefix, self.signer = prefix, signer
+        self.sealer = Sealer(signer.keys) if encrypt else None  # seals what is written
+        self._opener = self.sealer
+
+    def opener(self) -> Sealer:
+        """The sealer that opens encrypted fields (made on first need from the secret keys,
+        so a runtime that does not encrypt still reads records that are)."""
+        if self._opener is None:
+            if not self.signer.keys:
+                raise InvalidSnapshotError("stored session is encrypted; this runtime has no key")
+            self._opener = Sealer(self.signer.keys)
+        return self._opener
 
     def key(self, token: str) -> str:
         """The cache key of ``token``'s record."""
@@ -151,7 +163,7 @@ class Keyspace:
             raise InvalidSnapshotError("stored session record has a bad attempt count")
         if status in ("completed", "cancelled"):
             return _finished(key, token, data, status, attempts, fields)
-        snapshot = ResumeSnapshot.from_record(fields.get("snapshot"))
+        snapshot = ResumeSnapshot.from_record(fields.get("snapshot"), self.opener, key)
         if snapshot.token != token:
             raise InvalidSnapshotError("stored session belongs to another token")
         claim = _claim(fields.get("claim")) if status == "claimed" else fields.get("claim", 0)

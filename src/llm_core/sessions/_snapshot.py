@@ -8,12 +8,14 @@ never a traceback or a step run on a forged state.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from llm_core.errors import InvalidSnapshotError
 from llm_core.sessions._codec import decode_json, encode_json
 from llm_core.sessions._schema import schema_is_usable
+from llm_core.sessions._seal import Sealer, is_sealed
 
 __all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
 
@@ -58,8 +60,9 @@ class ResumeSnapshot:
         """The JSON record, field by field."""
         return {name: getattr(self, name) for name in _FIELDS}
 
-    def to_json_text(self) -> str:
-        """Compact JSON text; ``SnapshotSerializationError`` names what cannot be stored."""
+    def to_json_text(self, sealer: Sealer | None = None, storage_key: str = "") -> str:
+        """Compact JSON text; ``SnapshotSerializationError`` names what cannot be stored.
+        With a ``sealer`` the state and payload are encrypted, bound to ``storage_key``."""
         head = encode_json(
             [
                 self.token,
@@ -76,6 +79,8 @@ class ResumeSnapshot:
         state = encode_json(self.state, f"{where} state")
         payload = encode_json(self.payload, f"{where} payload")
         expects = encode_json(self.expects, f"{where} expects")
+        if sealer is not None:
+            state, payload = sealer.seal(state, storage_key), sealer.seal(payload, storage_key)
         return (
             f'{{"head":{head},"state":{state},"payload":{payload},'
             f'"expects":{expects},"version":{self.version}}}'
@@ -87,8 +92,11 @@ class ResumeSnapshot:
         return cls.from_record(decode_json(data))
 
     @classmethod
-    def from_record(cls, record: object) -> ResumeSnapshot:
-        """Build from the decoded JSON, checking every field."""
+    def from_record(
+        cls, record: object, opener: Callable[[], Sealer] | None = None, storage_key: str = ""
+    ) -> ResumeSnapshot:
+        """Build from the decoded JSON, checking every field; sealed fields are opened with the
+        sealer ``opener`` gives (``InvalidSnapshotError`` if there is none)."""
         if type(record) is not dict:
             raise InvalidSnapshotError("stored snapshot is not a JSON object")
         if record.get("version") != SNAPSHOT_VERSION:
@@ -100,7 +108,15 @@ class ResumeSnapshot:
         if type(head) is not list or len(head) != 7:
             raise InvalidSnapshotError("stored snapshot lacks its head fields")
         token, kind, created, accessed, expires, recipe, step = head
-        state, expects = record.get("state"), record.get("expects")
+        state, expects, payload = record.get("state"), record.get("expects"), record.get("payload")
+        if is_sealed(state) or is_sealed(payload):
+            if opener is None:
+                raise InvalidSnapshotError("stored session is encrypted; this runtime has no key")
+            sealer = opener()
+            if is_sealed(state):
+                state = decode_json(sealer.open(state, storage_key))
+            if is_sealed(payload):
+                payload = decode_json(sealer.open(payload, storage_key))
         if not (
             type(token) is str
             and type(kind) is str
@@ -126,7 +142,7 @@ class ResumeSnapshot:
             recipe,
             step,
             state,
-            record["payload"],
+            payload,
             expects,
         )
 

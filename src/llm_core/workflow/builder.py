@@ -143,6 +143,7 @@ class Workflow:
         result_ttl: float = DEFAULT_RESULT_TTL,
         secret_key: str | bytes | None = None,
         previous_keys: Sequence[str | bytes] = (),
+        encrypt: bool = False,
     ) -> Runtime:
         """The ``Runtime``.
 
@@ -151,7 +152,11 @@ class Workflow:
         a resume holds its claim before another may take over (default 5 min, at least 1 s).
         ``result_ttl``: seconds a completed session's outcome is kept for replays (15 min).
         ``secret_key`` (+ ``previous_keys`` for rotation): HMAC-sign every stored record.
+        ``encrypt``: also encrypt each snapshot's state and payload (AES-256-GCM, a key derived
+        from ``secret_key``; needs ``pip install 'llm-core[crypto]'``).
         """
+        if encrypt and secret_key is None:
+            raise ConfigurationError("encrypt=True needs a secret_key to derive the AES key from")
         ttl = _seconds("session_ttl", DEFAULT_SESSION_TTL if session_ttl is None else session_ttl)
         lease = _seconds("lease_ttl", lease_ttl, minimum=1.0)
         keep = _seconds("result_ttl", result_ttl, minimum=1.0)
@@ -178,6 +183,7 @@ class Workflow:
             result_ttl=keep,
             secret_key=secret_key,
             previous_keys=previous_keys,
+            encrypt=bool(encrypt),
         )
 
     def __repr__(self) -> str:

@@ -54,6 +54,7 @@ class Runtime:
         result_ttl: float = DEFAULT_RESULT_TTL,
         secret_key: str | bytes | None = None,
         previous_keys: Sequence[str | bytes] = (),
+        encrypt: bool = False,
     ) -> None:
         self._composition = composition
         self._fallback_cache: Cache | None = (
@@ -80,7 +81,7 @@ class Runtime:
             clock=clock,
             strict=strict,
             diagnostics=composition.diagnostics + _cache_diagnostics(cache, secret_key),
-            space=Keyspace(SESSION_KEY_PREFIX, Signer(secret_key, previous_keys)),
+            space=Keyspace(SESSION_KEY_PREFIX, Signer(secret_key, previous_keys), encrypt),
             lease_ttl=lease_ttl,
             result_ttl=result_ttl,
             room=_room(cache),
