@@ -11,7 +11,6 @@ from llm_core import Error, MemoryCache, Ok, Paused, SQLiteCache, recipes
 from llm_core.errors import ConfigurationError, InvalidSnapshotError
 from llm_core.sessions import SESSION_KEY_PREFIX, SessionStore
 
-
 KEY = "an encryption test key, 32 chars"
 OLD = "the previous key of this test..."
 
