@@ -1,22 +1,5 @@
-from __future__ import annotations
+"""The workflow tests' fixtures (an injected clock, a MemoryCache on it, a step counter)."""
 
-import pytest
+from tests.workflow.conftest import cache, clock, counter
 
-from llm_core import MemoryCache
-from tests.clock import ManualClock
-from tests.workflow.support import Counter
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_700_000_000.0)
-
-
-@pytest.fixture
-def cache(clock: ManualClock) -> MemoryCache:
-    return MemoryCache(clock=clock)
-
-
-@pytest.fixture
-def counter() -> Counter:
-    return Counter()
+__all__ = ["cache", "clock", "counter"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_core.errors import SessionAlreadyResumedError, SessionCancelledError
+from llm_core.errors import SessionAlreadyResumedError
 from llm_core.sessions import cas
-from llm_core.workflow._core import _busy, _expired, _parse_token, _read
+from llm_core.workflow._core import _busy, _expired, _missing, _parse_token, _read
 from llm_core.workflow._effects import Blueprint, Flow
 from llm_core.workflow._invocation import Done, Fail, Invocation, Result
 
@@ -24,14 +24,7 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
         record = yield from _read(plan, token_str)
         now = plan.clock()
         if record is None:
-            if now > stamp:
-                raise _expired(stamp, token_str)
-            raise Fail(
-                SessionCancelledError("no pending session for this token"),
-                "session_not_found",
-                "session",
-                "session.not_found",
-            )
+            raise _missing(now, stamp, token_str)
         if record.status == "cancelled":
             result = Done({"token": token_str, "status": "cancelled"})  # already: idempotent
         elif record.status == "completed":

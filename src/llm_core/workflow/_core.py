@@ -36,7 +36,7 @@ from llm_core.sessions import (
     Claim,
     Record,
     ResumeSnapshot,
-    confirm,
+    cas,
     describe_token_shape,
     mint_token,
     schema_errors,
@@ -90,18 +90,7 @@ def resume_flow(
         record = yield from _read(plan, token_str)
         now = plan.clock()
         if record is None:
-            if now > stamp:
-                raise _expired(stamp, token_str)
-            raise Fail(
-                SessionNotFoundError(
-                    "no session for this token: it was never stored in this runtime's cache, "
-                    "or it finished longer ago than the runtime keeps results"
-                ),
-                "session_not_found",
-                "session",
-                "session.not_found",
-                token=token_str,
-            )
+            raise _missing(now, stamp, token_str)
         if record.status in ("completed", "cancelled"):
             replay = _finished(record, request)
             return (yield from call.finish(replay, None, replayed=True))
@@ -189,15 +178,8 @@ def _claim(
         claim,
     )
     settle = Settlement(plan, held, claim)
-    key, raw = record.key, record.raw
     try:
-        try:  # the happy path inline; any doubt is settled by confirm (see sessions.cas)
-            won = yield CacheOp("compare_and_set", (key, raw, claimed, ttl))
-        except CacheUnavailableError as lost:
-            won = yield from confirm(key, raw, claimed, ttl, lost)
-        else:
-            if not won:
-                won = yield from confirm(key, raw, claimed, ttl)
+        won = yield from cas(record.key, record.raw, claimed, ttl)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
         yield from settle.release([], {})
         raise stop.cause from None
@@ -257,6 +239,22 @@ def _finished(record: Record, request: str | None) -> Done | Pause:
         "session",
         "session.corrupt",
         token=record.token,
+    )
+
+
+def _missing(now: float, stamp: float, token: str) -> Fail:
+    """Nothing stored for ``token``: expired if its expiry (carried in it) has passed."""
+    if now > stamp:
+        return _expired(stamp, token)
+    return Fail(
+        SessionNotFoundError(
+            "no session for this token: it was never stored in this runtime's cache, "
+            "or it finished longer ago than the runtime keeps results"
+        ),
+        "session_not_found",
+        "session",
+        "session.not_found",
+        token=token,
     )
 
 

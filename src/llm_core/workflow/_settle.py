@@ -10,8 +10,8 @@ from collections.abc import Generator
 from typing import Any
 
 from llm_core._log import get_logger, log_diagnostic
-from llm_core.errors import CacheUnavailableError, SessionBusyError
-from llm_core.sessions import CacheOp, Claim, Record, cas, confirm
+from llm_core.errors import SessionBusyError
+from llm_core.sessions import Claim, Record, cas
 from llm_core.workflow._effects import Blueprint, Effect, Interrupted
 from llm_core.workflow._invocation import Pause
 from llm_core.workflow.outcomes import Diagnostic
@@ -88,15 +88,8 @@ class Settlement:
         was lost to another resume, ``CacheUnavailableError`` if the cache did not answer."""
         plan, record = self.plan, self.record
         data = plan.space.completed(record, self.claim, outcome_record(result), plan.clock())
-        key, raw, ttl = record.key, record.raw, plan.result_ttl
         try:
-            try:  # the happy path inline; any doubt is settled by confirm (see sessions.cas)
-                done = yield CacheOp("compare_and_set", (key, raw, data, ttl))
-            except CacheUnavailableError as lost:
-                done = yield from confirm(key, raw, data, ttl, lost)
-            else:
-                if not done:
-                    done = yield from confirm(key, raw, data, ttl)
+            done = yield from cas(record.key, record.raw, data, plan.result_ttl)
         except Interrupted as stop:
             raise stop.cause from None
         if not done:
