@@ -138,8 +138,8 @@ def test_an_unserialisable_state_names_the_state(clock: ManualClock, cache: Memo
     )
     assert isinstance(outcome, Error) and outcome.kind == "snapshot_not_serializable"
     assert outcome.message.startswith(
-        "cannot pause at step 'gate': state (Object of type set is not JSON serializable)"
-    )
+        "cannot pause at step 'gate': state: the set at $.extra cannot be stored"
+    )  # names the path in the state
     assert cache.keys() == []
 
 

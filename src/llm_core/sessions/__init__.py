@@ -27,6 +27,7 @@ from llm_core.sessions._tokens import (
     mint_token,
     token_expiry,
 )
+from llm_core.sessions._types import StateTypes
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
@@ -44,6 +45,7 @@ __all__ = [
     "SessionInfo",
     "SessionStore",
     "Signer",
+    "StateTypes",
     "aperform",
     "cas",
     "confirm",

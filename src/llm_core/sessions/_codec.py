@@ -20,9 +20,12 @@ import hmac
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_core.errors import ConfigurationError, InvalidSnapshotError, SnapshotSerializationError
+
+if TYPE_CHECKING:
+    from llm_core.sessions._types import StateTypes
 
 __all__ = ["MAGIC", "MAX_DEPTH", "Signer", "decode_json", "encode_json", "json_depth_ok"]
 
@@ -52,40 +55,54 @@ _decode = _decoder.decode
 _CONTAINERS = (dict, list, tuple)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _tree_problem(value: Any, limit: int, str_keys: bool) -> str | None:
-    """Why ``value`` cannot be stored (too deep, or a non-str dict key), or ``None``.
-    Iterative, so a deep structure cannot exhaust the interpreter's stack."""
+    """Why ``value`` cannot be stored as plain JSON (too deep, a non-str dict key), ``""`` if it
+    holds values plain JSON cannot (a tuple, a datetime, a ``"$t"`` key: typed encoding needed),
+    else ``None``.  Iterative, so a deep structure cannot exhaust the interpreter's stack."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     push = stack.append
+    typed = False
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return f"it nests deeper than {limit} levels"
         if type(item) is dict or isinstance(item, dict):
+            if "$t" in item:
+                typed = True
             for key, child in item.items():
                 if str_keys and not isinstance(key, str):
                     return f"keys must be str, got {type(key).__name__} key {key!r:.40}"
-                if isinstance(child, _CONTAINERS):
-                    push((child, depth + 1))
+                if type(child) not in _PLAIN:
+                    if isinstance(child, _CONTAINERS):
+                        push((child, depth + 1))
+                    typed = typed or not isinstance(child, dict | list)
         else:
+            typed = typed or type(item) is tuple
             for child in item:
-                if isinstance(child, _CONTAINERS):
-                    push((child, depth + 1))
-    return None
+                if type(child) not in _PLAIN:
+                    if isinstance(child, _CONTAINERS):
+                        push((child, depth + 1))
+                    typed = typed or not isinstance(child, dict | list)
+    return "" if typed else None
 
 
 def json_depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True if ``value`` nests dicts/lists/tuples at most ``limit`` deep."""
-    return not isinstance(value, _CONTAINERS) or _tree_problem(value, limit, False) is None
+    return not isinstance(value, _CONTAINERS) or not _tree_problem(value, limit, False)
 
 
-def encode_json(value: Any, what: str) -> str:
+def encode_json(value: Any, what: str, types: StateTypes | None = None) -> str:
     """Compact JSON text; ``SnapshotSerializationError`` naming ``what`` if it cannot be stored
-    (too deep, a non-str key, a non-finite number, a type JSON does not know)."""
-    if isinstance(value, _CONTAINERS):
-        problem = _tree_problem(value, MAX_DEPTH, True)
-        if problem is not None:
-            raise SnapshotSerializationError(f"{what} ({problem})")
+    (too deep, a non-str key, a non-finite number, a type that is neither JSON nor allowed by
+    ``types``, see :mod:`._types`)."""
+    problem = _tree_problem(value, MAX_DEPTH, True) if isinstance(value, _CONTAINERS) else None
+    if problem:
+        raise SnapshotSerializationError(f"{what} ({problem})")
+    if types is not None and (problem == "" or type(value) not in _PLAIN):
+        value = types.encode(value, what)
     try:
         return _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:

@@ -31,6 +31,7 @@ from llm_core.errors import (
 from llm_core.sessions._codec import Signer, decode_json, encode_json
 from llm_core.sessions._seal import Sealer
 from llm_core.sessions._snapshot import ResumeSnapshot
+from llm_core.sessions._types import StateTypes
 
 __all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "confirm", "load"]
 
@@ -78,10 +79,17 @@ class Record(NamedTuple):
 class Keyspace:
     """Where a runtime's sessions live (``prefix``) and how records are signed."""
 
-    __slots__ = ("_opener", "prefix", "sealer", "signer")
+    __slots__ = ("_opener", "prefix", "sealer", "signer", "types")
 
-    def __init__(self, prefix: str, signer: Signer, encrypt: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        signer: Signer,
+        encrypt: bool = False,
+        types: StateTypes | None = None,
+    ) -> None:
         self.prefix, self.signer = prefix, signer
+        self.types = types if types is not None else StateTypes()
         self.sealer = Sealer(signer.keys) if encrypt else None  # seals what is written
         self._opener = self.sealer
 
@@ -129,7 +137,8 @@ class Keyspace:
         )
         if claim.request_id is not None:
             try:
-                return self._wrap(record.key, head + encode_json(outcome, "the outcome") + "}")
+                text = encode_json(outcome, "the outcome", self.types)
+                return self._wrap(record.key, head + text + "}")
             except SnapshotSerializationError:  # an artefact JSON cannot hold: the fact only
                 pass
         return self._wrap(record.key, head + '{"type":"unrecorded"}}')
@@ -161,9 +170,15 @@ class Keyspace:
         attempts = fields.get("attempts", 0)
         if type(attempts) is not int or not 0 <= attempts < 2**31:
             raise InvalidSnapshotError("stored session record has a bad attempt count")
+        tagged = '"$t"' in text
         if status in ("completed", "cancelled"):
-            return _finished(key, token, data, status, attempts, fields)
-        snapshot = ResumeSnapshot.from_record(fields.get("snapshot"), self.opener, key)
+            found = _finished(key, token, data, status, attempts, fields)
+            if tagged and found.outcome is not None:
+                found = found._replace(outcome=self.types.decode(found.outcome))
+            return found
+        snapshot = ResumeSnapshot.from_record(
+            fields.get("snapshot"), self.opener, key, self.types, tagged
+        )
         if snapshot.token != token:
             raise InvalidSnapshotError("stored session belongs to another token")
         claim = _claim(fields.get("claim")) if status == "claimed" else fields.get("claim", 0)

@@ -16,6 +16,7 @@ from llm_core.errors import InvalidSnapshotError
 from llm_core.sessions._codec import decode_json, encode_json
 from llm_core.sessions._schema import schema_is_usable
 from llm_core.sessions._seal import Sealer, is_sealed
+from llm_core.sessions._types import StateTypes
 
 __all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
 
@@ -60,7 +61,9 @@ class ResumeSnapshot:
         """The JSON record, field by field."""
         return {name: getattr(self, name) for name in _FIELDS}
 
-    def to_json_text(self, sealer: Sealer | None = None, storage_key: str = "") -> str:
+    def to_json_text(
+        self, sealer: Sealer | None = None, storage_key: str = "", types: StateTypes | None = None
+    ) -> str:
         """Compact JSON text; ``SnapshotSerializationError`` names what cannot be stored.
         With a ``sealer`` the state and payload are encrypted, bound to ``storage_key``."""
         head = encode_json(
@@ -76,8 +79,8 @@ class ResumeSnapshot:
             "the snapshot",
         )
         where = f"cannot pause at step {self.step!r}:"
-        state = encode_json(self.state, f"{where} state")
-        payload = encode_json(self.payload, f"{where} payload")
+        state = encode_json(self.state, f"{where} state", types)
+        payload = encode_json(self.payload, f"{where} payload", types)
         expects = encode_json(self.expects, f"{where} expects")
         if sealer is not None:
             state, payload = sealer.seal(state, storage_key), sealer.seal(payload, storage_key)
@@ -93,10 +96,16 @@ class ResumeSnapshot:
 
     @classmethod
     def from_record(
-        cls, record: object, opener: Callable[[], Sealer] | None = None, storage_key: str = ""
+        cls,
+        record: object,
+        opener: Callable[[], Sealer] | None = None,
+        storage_key: str = "",
+        types: StateTypes | None = None,
+        tagged: bool = True,
     ) -> ResumeSnapshot:
         """Build from the decoded JSON, checking every field; sealed fields are opened with the
-        sealer ``opener`` gives (``InvalidSnapshotError`` if there is none)."""
+        sealer ``opener`` gives (``InvalidSnapshotError`` if there is none); tagged values are
+        revived by ``types`` (``tagged=False``: the record's text has no tag, skip the walk)."""
         if type(record) is not dict:
             raise InvalidSnapshotError("stored snapshot is not a JSON object")
         if record.get("version") != SNAPSHOT_VERSION:
@@ -114,9 +123,11 @@ class ResumeSnapshot:
                 raise InvalidSnapshotError("stored session is encrypted; this runtime has no key")
             sealer = opener()
             if is_sealed(state):
-                state = decode_json(sealer.open(state, storage_key))
+                state = _opened(sealer.open(state, storage_key), types)
             if is_sealed(payload):
-                payload = decode_json(sealer.open(payload, storage_key))
+                payload = _opened(sealer.open(payload, storage_key), types)
+        elif types is not None and tagged:
+            state, payload = types.decode(state), types.decode(payload)
         if not (
             type(token) is str
             and type(kind) is str
@@ -145,6 +156,11 @@ class ResumeSnapshot:
             payload,
             expects,
         )
+
+
+def _opened(text: str, types: StateTypes | None) -> Any:
+    value = decode_json(text)
+    return types.decode(value) if types is not None and '"$t"' in text else value
 
 
 def _finite(value: object) -> bool:

@@ -18,6 +18,7 @@ from llm_core.errors import ConfigurationError, InvalidSnapshotError, InvalidTok
 from llm_core.sessions._codec import Signer
 from llm_core.sessions._lifecycle import CacheOp, Keyspace, Record, Steps, cas, load
 from llm_core.sessions._snapshot import ResumeSnapshot
+from llm_core.sessions._types import StateTypes
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
@@ -139,6 +140,7 @@ class SessionStore:
         secret_key: str | bytes | None = None,
         previous_keys: Sequence[str | bytes] = (),
         clock: Callable[[], float] = time.time,
+        state_types: Sequence[type] = (),
     ) -> None:
         if not isinstance(cache, Cache):
             raise ConfigurationError(
@@ -148,7 +150,9 @@ class SessionStore:
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"prefix must be a non-empty str, got {prefix!r}")
         self.cache = cache
-        self.space = Keyspace(prefix, Signer(secret_key, previous_keys))
+        self.space = Keyspace(
+            prefix, Signer(secret_key, previous_keys), types=StateTypes(state_types)
+        )
         self.clock = clock
 
     @property

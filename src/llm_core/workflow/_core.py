@@ -418,7 +418,8 @@ def _pause(
     )
     key = plan.space.key(token)
     try:
-        data = plan.space.pending(key, snapshot.to_json_text(plan.space.sealer, key))
+        space = plan.space
+        data = space.pending(key, snapshot.to_json_text(space.sealer, key, space.types))
         yield CacheOp("set", (key, data, ttl))
     except Interrupted as stop:  # stored, but the call was cancelled: it will not be reported
         yield from call._discard(token)

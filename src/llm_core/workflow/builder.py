@@ -144,6 +144,7 @@ class Workflow:
         secret_key: str | bytes | None = None,
         previous_keys: Sequence[str | bytes] = (),
         encrypt: bool = False,
+        state_types: Sequence[type] = (),
     ) -> Runtime:
         """The ``Runtime``.
 
@@ -154,6 +155,8 @@ class Workflow:
         ``secret_key`` (+ ``previous_keys`` for rotation): HMAC-sign every stored record.
         ``encrypt``: also encrypt each snapshot's state and payload (AES-256-GCM, a key derived
         from ``secret_key``; needs ``pip install 'llm-core[crypto]'``).
+        ``state_types``: pydantic model classes a paused state may hold (besides JSON values,
+        datetime/date/time/UUID/Decimal/bytes/tuple and LangChain messages); see docs/state.md.
         """
         if encrypt and secret_key is None:
             raise ConfigurationError("encrypt=True needs a secret_key to derive the AES key from")
@@ -184,6 +187,7 @@ class Workflow:
             secret_key=secret_key,
             previous_keys=previous_keys,
             encrypt=bool(encrypt),
+            state_types=tuple(state_types),
         )
 
     def __repr__(self) -> str:

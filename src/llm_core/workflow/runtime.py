@@ -19,6 +19,7 @@ from llm_core.sessions import (
     SessionInfo,
     SessionStore,
     Signer,
+    StateTypes,
 )
 from llm_core.workflow._cancel import cancel_flow
 from llm_core.workflow._core import resume_flow, run_flow
@@ -55,6 +56,7 @@ class Runtime:
         secret_key: str | bytes | None = None,
         previous_keys: Sequence[str | bytes] = (),
         encrypt: bool = False,
+        state_types: Sequence[type] = (),
     ) -> None:
         self._composition = composition
         self._fallback_cache: Cache | None = (
@@ -81,7 +83,12 @@ class Runtime:
             clock=clock,
             strict=strict,
             diagnostics=composition.diagnostics + _cache_diagnostics(cache, secret_key),
-            space=Keyspace(SESSION_KEY_PREFIX, Signer(secret_key, previous_keys), encrypt),
+            space=Keyspace(
+                SESSION_KEY_PREFIX,
+                Signer(secret_key, previous_keys),
+                encrypt,
+                StateTypes(state_types),
+            ),
             lease_ttl=lease_ttl,
             result_ttl=result_ttl,
             room=_room(cache),
@@ -90,7 +97,11 @@ class Runtime:
             log_diagnostic(_logger, diagnostic)
         self._store_cache: Cache = cache
         self._store = SessionStore(
-            cache, secret_key=secret_key, previous_keys=previous_keys, clock=clock
+            cache,
+            secret_key=secret_key,
+            previous_keys=previous_keys,
+            clock=clock,
+            state_types=state_types,
         )
 
     # --- the faces ----------------------------------------------------------------------
