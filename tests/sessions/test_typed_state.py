@@ -157,7 +157,8 @@ record["snapshot"]["state"]["y"] = {"$t": "lc_message", "v": {"type": "webbrowse
 cache.set(key, head + b"\\n" + json.dumps(record).encode(), 60)
 seen.clear()
 print(runtime.resume(token, None).kind)
-print(sorted(n for n in seen if n.split(".")[0] in {"antigravity", "webbrowser", "os", "subprocess"}))
+watched = {"antigravity", "webbrowser", "os", "subprocess"}
+print(sorted(n for n in seen if n.split(".")[0] in watched))
 """
     )
     done = subprocess.run(
