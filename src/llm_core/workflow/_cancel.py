@@ -6,9 +6,9 @@ from typing import Any
 
 from llm_core.errors import SessionAlreadyResumedError
 from llm_core.sessions import cas
-from llm_core.workflow._core import _busy, _expired, _missing, _parse_token, _read
 from llm_core.workflow._effects import Blueprint, Flow
 from llm_core.workflow._invocation import Done, Fail, Invocation, Result
+from llm_core.workflow._resume import _busy, _expired, _missing, _parse_token, _read
 
 __all__ = ["cancel_flow"]
 

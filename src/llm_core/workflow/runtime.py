@@ -22,9 +22,10 @@ from llm_core.sessions import (
     StateTypes,
 )
 from llm_core.workflow._cancel import cancel_flow
-from llm_core.workflow._core import resume_flow, run_flow
+from llm_core.workflow._core import run_flow
 from llm_core.workflow._drivers import drive_async, drive_sync
 from llm_core.workflow._effects import Blueprint
+from llm_core.workflow._resume import resume_flow
 from llm_core.workflow.outcomes import Diagnostic, Outcome
 from llm_core.workflow.plugins import AdapterBundle, Composition
 
