@@ -39,6 +39,9 @@ FILES: dict[str, frozenset[str]] = {
     "tests/bridges/test_langchain_bridge.py": frozenset({"langchain", "llamaindex"}),
     "tests/bridges/test_langgraph_bridge.py": frozenset({"langgraph"}),
     "tests/bridges/test_langgraph_serde.py": frozenset({"langgraph"}),
+    # the LangGraph checkpointer: LangGraph's conformance suite, resume_once across processes
+    "tests/bridges/test_checkpointer.py": frozenset({"langgraph"}),
+    "tests/bridges/test_checkpointer_resume.py": frozenset({"langgraph"}),
     # imports langchain_core at module level for one test (a non-listable cache)
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
@@ -49,6 +52,9 @@ FILES: dict[str, frozenset[str]] = {
 PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # tests/durability: the same flows on SQLite and on Redis
     ("cache_url", "redis"): frozenset({"redis"}),
+    # tests/bridges/test_checkpointer*.py: the checkpointer on memory, SQLite and Redis
+    ("any_cache", "redis"): frozenset({"redis"}),
+    ("url", "redis"): frozenset({"redis"}),
 }
 
 # Tests by node id (a regular expression searched in the id, parameters included).

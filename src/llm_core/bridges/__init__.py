@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __all__ = [
+    "aresume_once",
     "from_langchain_cache",
     "from_langgraph_cache",
     "from_llamaindex_kvstore",
+    "resume_once",
     "to_langchain_cache",
     "to_langgraph_cache",
+    "to_langgraph_checkpointer",
     "to_llamaindex_kvstore",
 ]
 
@@ -28,10 +31,18 @@ _BRIDGES = {
     "to_langchain_cache": "langchain",
     "from_llamaindex_kvstore": "llamaindex",
     "to_llamaindex_kvstore": "llamaindex",
+    "to_langgraph_checkpointer": "checkpointer",
+    "resume_once": "checkpointer",
+    "aresume_once": "checkpointer",
 }
 
 
 if TYPE_CHECKING:  # type checkers see the real signatures; at run time __getattr__ loads them
+    from llm_core.bridges.checkpointer import aresume_once as aresume_once
+    from llm_core.bridges.checkpointer import resume_once as resume_once
+    from llm_core.bridges.checkpointer import (
+        to_langgraph_checkpointer as to_langgraph_checkpointer,
+    )
     from llm_core.bridges.langchain import from_langchain_cache as from_langchain_cache
     from llm_core.bridges.langchain import to_langchain_cache as to_langchain_cache
     from llm_core.bridges.langgraph import from_langgraph_cache as from_langgraph_cache
