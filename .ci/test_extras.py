@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-EXTRAS = ("redis", "langchain", "langgraph", "llamaindex")
+EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "server")
 
 # Whole test files (never imported without these extras).  langgraph brings langchain-core with
 # it, so a LangGraph test file that also touches the LangChain bridge needs only "langgraph".
@@ -45,7 +45,13 @@ FILES: dict[str, frozenset[str]] = {
     # imports langchain_core at module level for one test (a non-listable cache)
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
-    "tests/bridges/test_on_redis.py": frozenset(EXTRAS),
+    "tests/bridges/test_on_redis.py": frozenset(EXTRAS) - {"server"},
+    # a real `llm-core serve` (uvicorn) in a subprocess, driven with httpx
+    "tests/server/test_api.py": frozenset({"server"}),
+    # the inbox's pages and forms (CSRF, escaping), over HTTP
+    "tests/server/test_inbox.py": frozenset({"server"}),
+    # Playwright driving Debian's Chromium (the dev extra brings playwright)
+    "tests/server/test_browser.py": frozenset({"server"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -24,24 +25,16 @@ from typing import Any, TextIO
 from llm_core import __version__
 from llm_core import recipes as _recipes  # noqa: F401  (registers the built-in recipes)
 from llm_core.cache import Cache, cache_from_url, capabilities_of
-from llm_core.errors import CacheUnavailableError, LlmCoreError
-from llm_core.sessions import SessionStore
-from llm_core.workflow import (
-    AdapterBundle,
-    Error,
-    Ok,
-    Outcome,
-    Paused,
-    Plugin,
-    Runtime,
-    Workflow,
-    recipe_names,
-)
+from llm_core.errors import CacheUnavailableError, ConfigurationError, LlmCoreError
+from llm_core.server._apps import Apps, load_apps, parse_token
+from llm_core.sessions import SessionInfo
+from llm_core.workflow import Error, Ok, Outcome, Paused, recipe_names
 
 __all__ = ["EXIT_CODES", "default_cache_url", "main"]
 
 CACHE_ENV = "LLM_CORE_CACHE_URL"
 SECRET_KEY_ENV = "LLM_CORE_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+APP_ENV = "LLM_CORE_APP"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,7 +77,10 @@ examples:
   llm-core resume TOKEN --decision approve --notes "lgtm"
   llm-core resume TOKEN --decision edit --edited "Ship them on Monday"
   llm-core sessions list
+  llm-core sessions show TOKEN
   llm-core sessions cancel TOKEN
+  llm-core --app myapp.flows:runtime run tweet "Launch day"
+  llm-core serve --app myapp.flows:runtime --port 8000
   LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 llm-core sessions list --json
 """
 
@@ -137,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: ${SECRET_KEY_ENV}; without one, records are unsigned)",
     )
     common.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        default=argparse.SUPPRESS,
+        help=f"load your workflows: a Runtime, a Workflow, a list of them or a zero-argument "
+        f"factory, as package.module:attr (default: ${APP_ENV}; the built-in recipes stay)",
+    )
+    common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
     parser = argparse.ArgumentParser(
@@ -153,7 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", parents=[common], help="start a run; prints the token if it pauses"
     )
-    run.add_argument("recipe", metavar="RECIPE", help=f"one of: {', '.join(recipe_names())}")
+    run.add_argument(
+        "recipe",
+        metavar="RECIPE",
+        help=f"one of: {', '.join(recipe_names())}, or one loaded with --app",
+    )
     run.add_argument("input", metavar="INPUT", help="the run's input text ('-' reads stdin)")
     run.add_argument(
         "--input-json", action="store_true", help="parse INPUT as JSON (e.g. with a policy)"
@@ -184,20 +191,63 @@ def _parser() -> argparse.ArgumentParser:
     sessions = commands.add_parser("sessions", parents=[common], help="inspect pending sessions")
     actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="pending tokens, pause kind, time left")
+    show = actions.add_parser(
+        "show", parents=[common], help="one session: status, payload, what it expects, time left"
+    )
+    show.add_argument("token", metavar="TOKEN")
     actions.add_parser("sweep", parents=[common], help="delete expired entries now")
     cancel = actions.add_parser("cancel", parents=[common], help="cancel a pending session")
     cancel.add_argument("token", metavar="TOKEN")
+    _serve_parser(commands, common)
     return parser
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return value
+
+
+def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="the HTTP API and the web inbox (needs llm-core[server])",
+        description="Serve the REST API (/runs, /sessions, /openapi.json) and the web inbox (/) "
+        "over the same sessions as the workers.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    serve.add_argument("--port", type=_port, default=8000, help="default 8000")
+    serve.add_argument(
+        "--api-keys",
+        metavar="FILE",
+        help="JSON or TOML table of API key = reviewer name (default: $LLM_CORE_API_KEY); "
+        "required on a non-loopback host",
+    )
+    serve.add_argument(
+        "--webhook",
+        metavar="URL",
+        action="append",
+        help="POST session events here, signed (Standard Webhooks); repeatable "
+        "(default: $LLM_CORE_WEBHOOK_URL)",
+    )
+    serve.add_argument(
+        "--webhook-secret-file",
+        metavar="PATH",
+        help="the webhook signing secret, whsec_<base64> (default: $LLM_CORE_WEBHOOK_SECRET)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="add a few sample pending sessions first (when none are pending)",
+    )
+
+
 # --- commands ----------------------------------------------------------------------------
-
-
-def _runtime(recipe: str, cache: Cache, session_ttl: float | None, key: str | None) -> Runtime:
-    if recipe not in recipe_names():
-        raise _UsageError(f"no recipe named {recipe!r}; known recipes: {recipe_names()}")
-    plugin = Plugin(key="adapter.cache", mode="override", adapters=AdapterBundle(cache=cache))
-    return Workflow.recipe(recipe).use(plugin).build(session_ttl=session_ttl, secret_key=key)
 
 
 def _secret_key(args: argparse.Namespace) -> str | None:
@@ -213,7 +263,7 @@ def _secret_key(args: argparse.Namespace) -> str | None:
     return os.environ.get(SECRET_KEY_ENV) or None
 
 
-def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
+def _run(args: argparse.Namespace, apps: Apps) -> Outcome:
     if args.input == "-" and sys.stdin is None:
         raise _UsageError("INPUT '-' reads stdin, but this process has none")
     try:
@@ -226,7 +276,12 @@ def _run(args: argparse.Namespace, cache: Cache) -> Outcome:
             value = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise _UsageError(f"--input-json: INPUT is not valid JSON: {exc}") from exc
-    return _runtime(args.recipe, cache, args.session_ttl, _secret_key(args)).run(value)
+    if not apps.has(args.recipe):
+        raise _UsageError(
+            f"no recipe named {args.recipe!r}; known recipes: {apps.names}"
+            + ("" if apps.spec else " (load your own with --app package.module:attr)")
+        )
+    return apps.runtime(args.recipe, args.session_ttl).run(value)
 
 
 def _resume_input(args: argparse.Namespace) -> Any:
@@ -258,52 +313,40 @@ def _utf8(value: Any, what: str) -> Any:
     return value
 
 
-def _resume(args: argparse.Namespace, cache: Cache) -> Outcome:
+def _resume(args: argparse.Namespace, apps: Apps) -> Outcome:
     resume_input = _resume_input(args)
-    runtime = _runtime_for(args, cache, args.session_ttl)
+    runtime, record = apps.locate(args.token)
+    snapshot = record.snapshot if record is not None else None
+    if snapshot is not None and args.session_ttl is not None:
+        runtime = apps.runtime(snapshot.recipe, args.session_ttl)
     return runtime.resume(args.token, resume_input, request_id=args.request_id)
 
 
-def _runtime_for(args: argparse.Namespace, cache: Cache, session_ttl: float | None) -> Runtime:
-    """A runtime for the recipe ``args.token``'s record names.  An unknown, used, expired or
-    malformed token falls through to the default recipe, whose resume or cancel reports exactly
-    which of those it is."""
-    key = _secret_key(args)
-    try:
-        record = SessionStore(cache, secret_key=key).record(args.token)
-    except LlmCoreError:
-        record = None
-    snapshot = record.snapshot if record is not None else None
-    recipe = snapshot.recipe if snapshot is not None else "hitl-gate"
-    return _runtime(recipe if recipe in recipe_names() else "hitl-gate", cache, session_ttl, key)
-
-
-def _cancel(args: argparse.Namespace, cache: Cache) -> Outcome:
-    runtime = _runtime_for(args, cache, None)
+def _cancel(args: argparse.Namespace, apps: Apps) -> Outcome:
+    runtime, _ = apps.locate(args.token)
     return runtime.cancel(args.token)
 
 
-def _sessions_list(args: argparse.Namespace, cache: Cache, as_json: bool, out: TextIO) -> int:
-    store = SessionStore(cache, secret_key=_secret_key(args))
-    if not store.listable:
+def _row(info: SessionInfo, now: float) -> dict[str, Any]:
+    s = info.snapshot
+    return {
+        "token": info.token,
+        "status": info.status,
+        "recipe": s.recipe if s else None,
+        "pause_kind": s.pause_kind if s else None,
+        "step": s.step if s else None,
+        "created_at": s.created_at if s else None,
+        "expires_at": s.expires_at if s else None,
+        "seconds_left": max(0.0, s.expires_at - now) if s else None,
+        "problem": info.problem,
+    }
+
+
+def _sessions_list(apps: Apps, cache: Cache, as_json: bool, out: TextIO) -> int:
+    if not apps.listable:
         raise _UsageError(f"{type(cache).__name__} cannot list its keys; use SQLite or Redis")
     now = time.time()
-    rows: list[dict[str, Any]] = []
-    for info in store.sessions():
-        s = info.snapshot
-        rows.append(
-            {
-                "token": info.token,
-                "status": info.status,
-                "recipe": s.recipe if s else None,
-                "pause_kind": s.pause_kind if s else None,
-                "step": s.step if s else None,
-                "created_at": s.created_at if s else None,
-                "expires_at": s.expires_at if s else None,
-                "seconds_left": max(0.0, s.expires_at - now) if s else None,
-                "problem": info.problem,
-            }
-        )
+    rows = [_row(info, now) for info in apps.sessions()]
     if as_json:
         print(json.dumps({"sessions": rows}), file=out)
         return EXIT_OK
@@ -321,6 +364,71 @@ def _sessions_list(args: argparse.Namespace, cache: Cache, as_json: bool, out: T
             file=out,
         )
     return EXIT_OK
+
+
+def _sessions_show(args: argparse.Namespace, apps: Apps, as_json: bool, out: TextIO) -> int:
+    """One session: status, recipe, pause kind, time left, payload and the schema it expects."""
+    try:
+        token, expiry = parse_token(args.token)
+    except LlmCoreError as exc:
+        return _fail(str(exc), EXIT_CODES["invalid_token"], as_json, "invalid_token")
+    found = apps.info(token)
+    now = time.time()
+    if found is None:
+        if now > expiry:
+            return _fail("the session expired", EXIT_CODES["session_expired"], as_json,
+                         "session_expired")  # fmt: skip
+        message = "no session for this token (never stored in this cache, or long finished)"
+        return _fail(message, EXIT_CODES["session_not_found"], as_json, "session_not_found")
+    store, info = found
+    row = _row(info, now)
+    s = info.snapshot
+    row["payload"] = s.payload if s else None
+    row["expects"] = s.expects if s else None
+    if info.status in ("completed", "cancelled"):
+        record = store.record(token)
+        row["finished_at"] = record.finished_at if record else None
+        outcome = record.outcome if record else None
+        kind = outcome.get("type") if outcome else None
+        row["outcome"] = (
+            {"status": kind, **{k: v for k, v in outcome.items() if k != "type"}}
+            if outcome and kind in ("ok", "paused")
+            else None
+        )
+    if as_json:
+        print(json.dumps(row, default=str), file=out)
+        return EXIT_OK
+    lines = [f"token:     {info.token}", f"status:    {info.status}"]
+    if s is not None:
+        left = _duration(row["seconds_left"])
+        lines += [
+            f"recipe:    {s.recipe}",
+            f"kind:      {s.pause_kind}",
+            f"step:      {s.step}",
+            f"created:   {_when(s.created_at)}",
+            f"expires:   {_when(s.expires_at)} (in {left})",
+        ]
+    if info.problem:
+        lines.append(f"problem:   {info.problem}")
+    if "finished_at" in row and row["finished_at"] is not None:
+        lines.append(f"finished:  {_when(row['finished_at'])}")
+    print(_safe("\n".join(lines)), file=out)
+    if s is not None:
+        print("payload:", file=out)
+        print(_pretty(s.payload), file=out)
+        print("expects:", file=out)
+        print(_pretty(s.expects), file=out)
+    if row.get("outcome") is not None:
+        print("outcome:", file=out)
+        print(_pretty(row["outcome"]), file=out)
+    return EXIT_OK
+
+
+def _when(stamp: float) -> str:
+    try:
+        return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # past datetime's range (year 9999)
+        return f"{stamp:.0f} s after the epoch"
 
 
 def _sessions_sweep(cache: Cache, as_json: bool, out: TextIO) -> int:
@@ -357,16 +465,15 @@ def _pretty(value: Any) -> str:
     return _safe(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
+def _report(
+    outcome: Outcome, as_json: bool, out: TextIO, err: TextIO, hint: str = "", example: str = ""
+) -> int:
     if as_json:
         document = outcome.to_dict()
         document.pop("trace", None)
         print(json.dumps(document, default=str), file=out)  # ensure_ascii: always printable
     elif isinstance(outcome, Paused):
-        try:
-            expires = datetime.fromtimestamp(outcome.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        except (OverflowError, OSError, ValueError):  # past datetime's range (year 9999)
-            expires = f"{outcome.expires_at:.0f} s after the epoch"
+        expires = _when(outcome.expires_at)
         left = _duration(max(0.0, outcome.expires_at - time.time()))
         # kind and token may come from a stored record (a replayed outcome): escaped too
         kind, token = _safe(outcome.pause_kind), _safe(outcome.token)
@@ -374,7 +481,8 @@ def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
         print(f"token: {token}", file=out)
         print("payload:", file=out)
         print(_pretty(outcome.payload), file=out)
-        print(f"next: llm-core resume {token} --decision approve", file=out)
+        answer = example or "--decision approve"
+        print(_safe(f"next: llm-core resume {token} {answer}{hint}"), file=out)
     elif isinstance(outcome, Ok):
         print("ok (replayed)" if outcome.replayed else "ok", file=out)
         print(_pretty(outcome.artefact), file=out)
@@ -385,6 +493,127 @@ def _report(outcome: Outcome, as_json: bool, out: TextIO, err: TextIO) -> int:
     if isinstance(outcome, Error):
         return EXIT_CODES.get(outcome.kind, EXIT_FAILED)
     return EXIT_OK
+
+
+def _next_hint(args: argparse.Namespace, outcome: Outcome) -> tuple[str, str]:
+    """What ``next: llm-core resume TOKEN ...`` needs to reach the same session from another
+    shell: the options given here (``--cache``, ``--app``, ``--secret-key-file``), and an
+    example answer fit for what the pause expects."""
+    if not isinstance(outcome, Paused):
+        return "", ""
+    hint = ""
+    for option in ("cache", "app", "secret_key_file"):
+        value = getattr(args, option, None)
+        if value:
+            hint += f" --{option.replace('_', '-')} {shlex.quote(str(value))}"
+    expects = outcome.expects or {}
+    properties = expects.get("properties") if isinstance(expects, dict) else None
+    if isinstance(properties, dict) and "decision" in properties:
+        return hint, "--decision approve"
+    return hint, "--input-json " + shlex.quote(json.dumps(_example(expects)))
+
+
+def _example(schema: Any, depth: int = 0) -> Any:
+    """A small value shaped like ``schema`` (for the ``next:`` hint only)."""
+    if not isinstance(schema, dict) or depth > 4:
+        return "..."
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object" or isinstance(schema.get("properties"), dict):
+        props = schema.get("properties") or {}
+        required = schema.get("required") or list(props)
+        return {k: _example(props.get(k), depth + 1) for k in required if isinstance(k, str)}
+    return {"boolean": True, "integer": 0, "number": 0, "array": [], "null": None}.get(
+        str(kind), "..."
+    )
+
+
+def _serve(args: argparse.Namespace, cache: Cache, url: str, spec: str | None) -> int:
+    from llm_core.server._auth import is_loopback, load_keys
+
+    keys = load_keys(args.api_keys)
+    if not is_loopback(args.host) and not keys:
+        raise _UsageError(
+            f"refusing to serve on {args.host!r} without API keys: anyone who reaches it could "
+            "answer every paused run; give --api-keys FILE (or $LLM_CORE_API_KEY), or use "
+            "--host 127.0.0.1 behind a reverse proxy"
+        )
+    try:
+        import uvicorn
+
+        from llm_core.server._app import ServerConfig, create_app
+    except ImportError as exc:
+        message = f"serve needs the server extra: pip install 'llm-core[server]' ({exc})"
+        raise _UsageError(message) from None
+    key = _secret_key(args)
+    notifier = _notifier(args)
+    plugins = (notifier.plugin(),) if notifier is not None else ()
+    apps = load_apps(spec, cache, key, plugins)
+    if args.demo:
+        _demo_sessions(apps)
+    config = ServerConfig(
+        apps=apps,
+        keys=keys,
+        secret=key,
+        notify=notifier.server_events(apps) if notifier is not None else None,
+    )
+    app = create_app(config)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"llm-core: inbox at http://{shown}:{args.port}/  (API docs: /docs, "
+        f"OpenAPI: /openapi.json; sessions in {_safe(url)}; "
+        f"{'API keys required' if keys else 'no API keys: loopback only'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    if notifier is not None:
+        notifier.close()
+    return EXIT_OK
+
+
+def _notifier(args: argparse.Namespace) -> Any:
+    """The webhook notifier ``--webhook``/``$LLM_CORE_WEBHOOK_URL`` asks for, else ``None``."""
+    urls = list(args.webhook or [])
+    if not urls and os.environ.get("LLM_CORE_WEBHOOK_URL", "").strip():
+        urls = [os.environ["LLM_CORE_WEBHOOK_URL"].strip()]
+    if not urls:
+        return None
+    from llm_core.webhooks import WEBHOOK_SECRET_ENV, Notifier
+
+    if args.webhook_secret_file is not None:
+        try:
+            secret = Path(args.webhook_secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            message = f"--webhook-secret-file {args.webhook_secret_file!r}: {exc}"
+            raise _UsageError(message) from None
+    else:
+        secret = os.environ.get(WEBHOOK_SECRET_ENV, "").strip()
+    if not secret:
+        raise _UsageError(
+            f"--webhook needs a signing secret: --webhook-secret-file FILE or ${WEBHOOK_SECRET_ENV}"
+        )
+    return Notifier(urls, secret)
+
+
+_DEMO_DRAFTS = (
+    "Ship the release notes on Friday: 2.4 brings faster resumes and the web inbox.",
+    "Refund 40 EUR to order #1182 (damaged in transit). Policy: refunds > 20 EUR need a human.",
+    'Tweet: "We are hiring! <b>Backend</b> engineers, remote-friendly."',
+)
+
+
+def _demo_sessions(apps: Apps) -> None:
+    """A few pending hitl-gate sessions to look at (only when nothing is pending)."""
+    if apps.listable and apps.sessions():
+        return
+    runtime = apps.runtime("hitl-gate")
+    for text in _DEMO_DRAFTS:
+        runtime.run({"input": text, "policy": "a human approves every public text"})
 
 
 def _fail(message: str, code: int, as_json: bool, kind: str) -> int:
@@ -458,22 +687,29 @@ def _main(argv: Sequence[str] | None) -> int:
     except (LlmCoreError, ValueError, OSError) as exc:
         return _fail(f"--cache {url!r}: {exc}", EXIT_USAGE, as_json, "usage")
     try:
+        spec = getattr(args, "app", None) or os.environ.get(APP_ENV, "").strip() or None
+        if args.command == "serve":
+            return _serve(args, cache, url, spec)
+        apps = load_apps(spec, cache, _secret_key(args))
         if args.command == "sessions" and args.action == "list":
-            return _sessions_list(args, cache, as_json, sys.stdout)
+            return _sessions_list(apps, cache, as_json, sys.stdout)
+        if args.command == "sessions" and args.action == "show":
+            return _sessions_show(args, apps, as_json, sys.stdout)
         if args.command == "sessions" and args.action == "sweep":
             return _sessions_sweep(cache, as_json, sys.stdout)
         if args.command == "sessions":
-            outcome = _cancel(args, cache)
+            outcome = _cancel(args, apps)
         else:
-            outcome = _run(args, cache) if args.command == "run" else _resume(args, cache)
+            outcome = _run(args, apps) if args.command == "run" else _resume(args, apps)
         if isinstance(outcome, Paused) and not capabilities_of(cache).persistent:
             print(
                 f"llm-core: warning: {url} keeps sessions in this process only: once it exits, "
                 "this token cannot be resumed; use sqlite:// or redis://",
                 file=sys.stderr,
             )
-        return _report(outcome, as_json, sys.stdout, sys.stderr)
-    except _UsageError as exc:
+        hint, example = _next_hint(args, outcome)
+        return _report(outcome, as_json, sys.stdout, sys.stderr, hint, example)
+    except (_UsageError, ConfigurationError) as exc:
         return _fail(str(exc), EXIT_USAGE, as_json, "usage")
     except CacheUnavailableError as exc:
         return _fail(str(exc), EXIT_CODES["cache_unavailable"], as_json, "cache_unavailable")
