@@ -52,6 +52,8 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_inbox.py": frozenset({"server"}),
     # Playwright driving Debian's Chromium (the dev extra brings playwright)
     "tests/server/test_browser.py": frozenset({"server"}),
+    # llm-core serve --webhook: a local receiver gets the server's events
+    "tests/server/test_server_webhooks.py": frozenset({"server"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).
