@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench lower-bounds clean
+.PHONY: setup demo test lint bench lower-bounds clean serve
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 # Each extra at its lower bounds in a fresh venv, with that extra's tests (.ci/lower-bounds).
 lower-bounds:
 	$(PYTHON) .ci/lower-bounds
+
+# The web inbox and the API on the default SQLite cache, with a few sample pending sessions.
+serve: $(STAMP)
+	$(PY) -m llm_core serve --demo $(SERVE_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench

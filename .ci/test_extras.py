@@ -54,6 +54,8 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_browser.py": frozenset({"server"}),
     # llm-core serve --webhook: a local receiver gets the server's events
     "tests/server/test_server_webhooks.py": frozenset({"server"}),
+    # 1,000 runs and 1,000 resumes through the API, 50 clients
+    "tests/server/test_load.py": frozenset({"server"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).

@@ -174,7 +174,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if response.headers.get("content-type", "").startswith("text/html"):
+        html = response.headers.get("content-type", "").startswith("text/html")
+        if html and request.url.path != "/docs":  # Swagger UI loads its own scripts
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
