@@ -46,6 +46,11 @@ FILES: dict[str, frozenset[str]] = {
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
     "tests/bridges/test_on_redis.py": frozenset(EXTRAS) - {"server"},
+    # the chat-model adapters: LangChain fakes and LlamaIndex mocks in one file
+    "tests/bridges/test_models.py": frozenset({"langchain", "llamaindex"}),
+    # the tool-approval recipe (LangChain fake chat models and @tool tools)
+    "tests/recipes/test_tool_approval.py": frozenset({"langchain"}),
+    "tests/recipes/test_tool_approval_llamaindex.py": frozenset({"langchain", "llamaindex"}),
     # a real `llm-core serve` (uvicorn) in a subprocess, driven with httpx
     "tests/server/test_api.py": frozenset({"server"}),
     # the inbox's pages and forms (CSRF, escaping), over HTTP

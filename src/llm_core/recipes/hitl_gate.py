@@ -1,6 +1,10 @@
 """The ``hitl-gate`` recipe: draft → a human approves, rejects or edits → final text.
 
 * **draft**: the model adapter (if any) drafts from the input; without one the input is the draft.
+  A chat model (a LangChain ``BaseChatModel``, a LlamaIndex ``LLM``, a bridge adapter, or a
+  class subclassing ``llm_core.workflow.models.ChatModel``) gets the policy as a system
+  instruction and the input as the user's message; any other model is the older
+  ``model(prompt)`` / ``.invoke(prompt)`` duck, given the input alone.
 * **gate**: pauses with kind ``"human"`` and payload ``{"draft", "policy"}``; on resume it
   checks the decision ``{"decision": "approve"|"reject"|"edit", "notes"?: str, "edited"?: str}``
   (``edited`` is required for, and only allowed with, ``"edit"``).  Anything else is an
@@ -14,9 +18,11 @@ does exactly that).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from llm_core.bridges.models import wrap_chat_model
 from llm_core.cache import Cache, MemoryCache
 from llm_core.errors import InvalidInputError, InvalidResumeInputError
 from llm_core.workflow import (
@@ -30,6 +36,7 @@ from llm_core.workflow import (
     Workflow,
     register_recipe,
 )
+from llm_core.workflow.models import is_chat_model, message_text
 from llm_core.workflow.steps import StepResult
 
 __all__ = ["CACHE_PLUGIN_KEY", "DECISIONS", "NAME", "RESUME_SCHEMA", "hitl_gate"]
@@ -75,6 +82,9 @@ def draft(ctx: StepContext, state: dict[str, Any]) -> StepResult | Awaitable[Ste
     model = ctx.adapters.model
     if model is None:
         return {"input": text, "policy": policy, "draft": text}
+    chat = model if is_chat_model(model) else wrap_chat_model(model)
+    if chat is not None:
+        return _drafted_later(chat.ainvoke(_draft_messages(text, policy)), text, policy)
     produced = _call_model(model, text)
     if hasattr(produced, "__await__"):
         return _drafted_later(produced, text, policy)
@@ -83,6 +93,26 @@ def draft(ctx: StepContext, state: dict[str, Any]) -> StepResult | Awaitable[Ste
 
 async def _drafted_later(produced: Any, text: str, policy: Any) -> StepResult:
     return {"input": text, "policy": policy, "draft": _as_text(await produced)}
+
+
+SYSTEM_INSTRUCTION = "Draft the text the user asks for. Reply with the draft only."
+
+
+def _draft_messages(text: str, policy: Any) -> list[Any]:
+    """The chat: the instruction (and the policy) as the system message, the input as the user's."""
+    try:
+        from langchain_core.messages import HumanMessage, SystemMessage
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        from llm_core.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "drafting with a chat model", "langchain", "langchain-core"
+        ) from exc
+    system = SYSTEM_INSTRUCTION
+    if policy is not None:
+        rules = policy if isinstance(policy, str) else json.dumps(policy, ensure_ascii=False)
+        system += f"\nFollow this policy:\n{rules}"
+    return [SystemMessage(system), HumanMessage(text)]
 
 
 def _call_model(model: Any, prompt: str) -> Any:
@@ -98,15 +128,13 @@ def _call_model(model: Any, prompt: str) -> Any:
 
 
 def _as_text(result: Any) -> str:
-    if isinstance(result, str):
-        return result
-    content = getattr(result, "content", None)
-    if isinstance(content, str):
-        return content
-    raise TypeError(
-        f"the model adapter returned {type(result).__name__}; expected a str or a message "
-        "with a str .content"
-    )
+    try:
+        return message_text(result)
+    except TypeError:
+        raise TypeError(
+            f"the model adapter returned {type(result).__name__}; expected a str or a message "
+            "with a str .content"
+        ) from None
 
 
 def gate(ctx: StepContext, state: dict[str, Any]) -> StepResult:
@@ -203,8 +231,10 @@ def hitl_gate(
     """A ready ``hitl-gate`` runtime: ``Workflow.recipe("hitl-gate")`` with these options.
 
     ``cache``: where sessions live (default: a private MemoryCache); ``session_ttl``: seconds a
-    pause waits (default 24 h); ``model``: drafts from the input (``model(prompt) -> str`` or
-    a LangChain-style ``.invoke``); ``clock``: wall clock for tests; ``plugins``: more plugins;
+    pause waits (default 24 h); ``model``: drafts from the input (a chat model -- LangChain,
+    LlamaIndex, or ``ChatModel`` -- given the policy as a system instruction, or the older
+    ``model(prompt) -> str`` / ``.invoke(prompt)`` duck); ``clock``: wall clock for tests;
+    ``plugins``: more plugins;
     ``secret_key``/``previous_keys``/``lease_ttl``/``result_ttl``/``encrypt``: as for
     ``Workflow.build``.
     """
