@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "server")
+EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "server", "otel")
 
 # Whole test files (never imported without these extras).  langgraph brings langchain-core with
 # it, so a LangGraph test file that also touches the LangChain bridge needs only "langgraph".
@@ -61,6 +61,8 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_server_webhooks.py": frozenset({"server"}),
     # 1,000 runs and 1,000 resumes through the API, 50 clients
     "tests/server/test_load.py": frozenset({"server"}),
+    # spans captured with the OpenTelemetry SDK's in-memory exporter
+    "tests/test_otel.py": frozenset({"otel"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).
