@@ -148,7 +148,10 @@ def create_app(config: ServerConfig) -> FastAPI:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
         ]
-        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        # pydantic 2 says json_invalid; FastAPI before 0.100 (pydantic 1) value_error.jsondecode
+        malformed = any(
+            e.get("type") in ("json_invalid", "value_error.jsondecode") for e in exc.errors()
+        )
         problem = Problem(
             "invalid_request",
             "the request body is not valid JSON" if malformed else "the request is not valid",
