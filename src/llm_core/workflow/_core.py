@@ -1,9 +1,10 @@
 """The run/resume logic, written once, as generators that *ask* for effects (sans-I/O).
 
 ``run_flow`` here and ``resume_flow`` (:mod:`._resume`) yield ``CallStep`` / ``CallHook`` /
-``CacheOp`` effects and return an ``Outcome``; both run their steps with :func:`execute`.  They never call a step, a hook or a cache themselves: the sync and async
-drivers in :mod:`llm_core.workflow._drivers` perform each effect and send the result back (or
-throw its exception in).  So both faces run the same logic, as h11/httpcore do.
+``CacheOp`` effects and return an ``Outcome``; both run their steps with :func:`execute`.
+They never call a step, a hook or a cache themselves: the sync and async drivers in
+:mod:`llm_core.workflow._drivers` perform each effect and send the result back (or throw its
+exception in).  So both faces run the same logic, as h11/httpcore do.
 """
 
 from __future__ import annotations
