@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "server", "otel")
+EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "postgres", "server", "otel")
 
 # Whole test files (never imported without these extras).  langgraph brings langchain-core with
 # it, so a LangGraph test file that also touches the LangChain bridge needs only "langgraph".
@@ -63,6 +63,11 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_load.py": frozenset({"server"}),
     # spans captured with the OpenTelemetry SDK's in-memory exporter
     "tests/test_otel.py": frozenset({"otel"}),
+    # PostgresCache on the real server (127.0.0.1:5432, database test)
+    "tests/cache/test_postgres.py": frozenset({"postgres"}),
+    "tests/cache/test_postgres_faults.py": frozenset({"postgres"}),
+    "tests/cache/test_postgres_processes.py": frozenset({"postgres"}),
+    "tests/cache/test_postgres_support.py": frozenset({"postgres"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).
@@ -78,6 +83,7 @@ PARAMS: dict[tuple[str, str], frozenset[str]] = {
 NODES: list[tuple[str, frozenset[str]]] = [
     # the conformance kit, one class per backend and bridge
     (r"conformance/test_backends\.py::TestRedisCache::", frozenset({"redis"})),
+    (r"conformance/test_backends\.py::TestPostgresCache::", frozenset({"postgres"})),
     (r"conformance/test_backends\.py::TestLangGraphRedis::", frozenset({"langgraph", "redis"})),
     (r"conformance/test_backends\.py::TestLangGraph", frozenset({"langgraph"})),
     (r"conformance/test_backends\.py::TestLangChain", frozenset({"langchain"})),

@@ -119,3 +119,28 @@ class TestLlamaIndexSimpleKV(ClockedConformance):
         from llm_core.bridges.llamaindex import from_llamaindex_kvstore
 
         return from_llamaindex_kvstore(SimpleKVStore(), clock=clock)
+
+
+@pytest.mark.postgres
+class TestPostgresCache(CacheConformance):
+    """The server's clock (``statement_timestamp()``): the kit's short TTL and real waits, on a
+    table of its own per test, dropped after."""
+
+    @pytest.fixture
+    def cache(self) -> Iterator[Cache]:
+        from llm_core.cache import PostgresCache
+        from tests.cache.test_postgres_support import (
+            PG_URL,
+            drop_table,
+            require_postgres,
+            unique_table,
+        )
+
+        url = require_postgres(PG_URL)
+        table = unique_table("conformance")
+        cache = PostgresCache(url, table=table)
+        try:
+            yield cache
+        finally:
+            cache.close()
+            drop_table(url, table)

@@ -1,0 +1,177 @@
+"""The SQL of :class:`~llm_core.cache.postgres.PostgresCache`: the table's name rules, its
+schema (created on first use, versioned by the table's comment) and one statement per operation.
+
+The statements are rendered once per cache with :mod:`psycopg.sql` (the table name quoted as an
+identifier, never formatted into the text) and then sent as plain strings, so psycopg prepares
+each of them on every connection that runs it often.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+from llm_core.errors import ConfigurationError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Statements",
+    "check_prefix",
+    "check_table",
+    "comment_text",
+    "render",
+    "schema_statements",
+    "version_of_comment",
+]
+
+SCHEMA_VERSION = 1
+"""The layout this version writes; a table with a larger version is refused."""
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,49}")
+_COMMENT = re.compile(r"llm-core cache, schema version (\d+)")
+
+# Server clock: seconds since the epoch when the statement arrived (stable within a statement,
+# so an index condition on it is computed once).
+SERVER_NOW = "date_part('epoch', statement_timestamp())"
+CLIENT_NOW = "%(now)s::float8"
+
+
+def check_table(table: object) -> tuple[str, ...]:
+    """``("name",)`` or ``("schema", "name")`` for a valid table name; ``ConfigurationError``
+    otherwise.  Letters, digits and ``_``, not starting with a digit, at most 50 characters a
+    part (so the index name derived from it stays within PostgreSQL's 63)."""
+    if not isinstance(table, str):
+        raise ConfigurationError(f"table must be a str, got {type(table).__name__}")
+    parts = tuple(table.split("."))
+    if len(parts) > 2 or not all(_NAME.fullmatch(part) for part in parts):
+        raise ConfigurationError(
+            f"invalid table name {table!r}: use 'name' or 'schema.name', each part letters, "
+            "digits and '_', not starting with a digit, at most 50 characters"
+        )
+    return parts
+
+
+def check_prefix(prefix: object) -> str:
+    """The key namespace: a ``str`` PostgreSQL ``text`` can hold (no NUL, valid UTF-8)."""
+    if not isinstance(prefix, str):
+        raise ConfigurationError(f"prefix must be a str, got {type(prefix).__name__}")
+    try:
+        prefix.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(f"prefix {prefix!r} is not valid UTF-8") from exc
+    if "\x00" in prefix:
+        raise ConfigurationError("prefix must not contain a NUL character")
+    return prefix
+
+
+def comment_text(version: int = SCHEMA_VERSION) -> str:
+    return f"llm-core cache, schema version {version}"
+
+
+def version_of_comment(comment: str | None) -> int | None:
+    """The schema version a table's comment declares, ``None`` if it is not ours."""
+    match = _COMMENT.fullmatch(comment or "")
+    return int(match.group(1)) if match else None
+
+
+class Statements(NamedTuple):
+    """Every statement, rendered for one table and one clock."""
+
+    regclass: str  # the quoted, qualified table name, for to_regclass()
+    lock_key: str  # the advisory lock that serialises creating this table
+    get: str
+    set: str
+    delete: str
+    take: str
+    touch: str
+    cas_absent: str
+    cas_insert: str
+    cas_swap: str
+    cas_delete: str
+    keys_all: str
+    keys_from: str
+    keys_range: str
+    sweep: str
+    clear_all: str
+    clear_from: str
+    clear_range: str
+
+
+_TEMPLATES = {
+    "get": "SELECT value FROM {t} WHERE key = %(key)s AND {live}",
+    "set": (
+        "INSERT INTO {t} (key, value, expires_at) VALUES (%(key)s, %(value)s, {expiry})"
+        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+    ),
+    "delete": "DELETE FROM {t} WHERE key = %(key)s",
+    # Deletes an expired row too (it is garbage); the value counts only if the row was alive.
+    "take": "DELETE FROM {t} WHERE key = %(key)s RETURNING value, {live}",
+    "touch": "UPDATE {t} SET expires_at = {expiry} WHERE key = %(key)s AND {live}",
+    "cas_absent": "SELECT 1 FROM {t} WHERE key = %(key)s AND {live}",
+    # Inserts, or overwrites only an expired row (NULL expires_at never expires).
+    "cas_insert": (
+        "INSERT INTO {t} AS c (key, value, expires_at) VALUES (%(key)s, %(value)s, {expiry})"
+        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+        " WHERE c.expires_at < {now}"
+    ),
+    "cas_swap": (
+        "UPDATE {t} SET value = %(value)s, expires_at = {expiry}"
+        " WHERE key = %(key)s AND value = %(expected)s AND {live}"
+    ),
+    "cas_delete": "DELETE FROM {t} WHERE key = %(key)s AND value = %(expected)s AND {live}",
+    "keys_all": "SELECT key FROM {t} WHERE {live}",
+    "keys_from": "SELECT key FROM {t} WHERE key >= %(lo)s AND {live}",
+    "keys_range": "SELECT key FROM {t} WHERE key >= %(lo)s AND key < %(hi)s AND {live}",
+    # Many sweepers at once: each locks a batch nobody else holds, deletes it, and commits.
+    "sweep": (
+        "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at < {now}"
+        " LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AND expires_at < {now}"
+    ),
+    "clear_all": "DELETE FROM {t}",
+    "clear_from": "DELETE FROM {t} WHERE key >= %(lo)s",
+    "clear_range": "DELETE FROM {t} WHERE key >= %(lo)s AND key < %(hi)s",
+}
+
+
+def render(psycopg: Any, table: tuple[str, ...], clocked: bool, context: Any) -> Statements:
+    """Render every statement for ``table``; ``clocked``: the client passes ``now``."""
+    sql = psycopg.sql
+    now = sql.SQL(CLIENT_NOW if clocked else SERVER_NOW)
+    parts = {
+        "t": sql.Identifier(*table),
+        "now": now,
+        "live": sql.SQL("(expires_at IS NULL OR expires_at >= {now})").format(now=now),
+        "expiry": sql.SQL("{now} + %(ttl)s::float8").format(now=now),
+    }
+    rendered = {
+        name: sql.SQL(template).format(**parts).as_string(context)
+        for name, template in _TEMPLATES.items()
+    }
+    regclass = sql.Identifier(*table).as_string(context)
+    return Statements(regclass=regclass, lock_key=f"llm-core cache {regclass}", **rendered)
+
+
+def schema_statements(psycopg: Any, table: tuple[str, ...], context: Any) -> list[str]:
+    """The DDL that creates the table, its expiry index and its version comment."""
+    sql = psycopg.sql
+    name = sql.Identifier(*table)
+    return [
+        sql.SQL(
+            'CREATE TABLE IF NOT EXISTS {t} (key text COLLATE "C" PRIMARY KEY,'
+            " value bytea NOT NULL, expires_at double precision)"
+        )
+        .format(t=name)
+        .as_string(context),
+        sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at) WHERE expires_at IS NOT NULL")
+        .format(i=sql.Identifier(table[-1] + "_expires"), t=name)
+        .as_string(context),
+        sql.SQL("COMMENT ON TABLE {t} IS {c}")
+        .format(t=name, c=sql.Literal(comment_text()))
+        .as_string(context),
+    ]
+
+
+CHECK = (
+    "SELECT to_regclass(%(name)s) IS NOT NULL, obj_description(to_regclass(%(name)s), 'pg_class')"
+)
+LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(name)s))"
