@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "postgres", "server", "otel")
+EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "postgres", "crypto", "server", "otel")
 
 # Whole test files (never imported without these extras).  langgraph brings langchain-core with
 # it, so a LangGraph test file that also touches the LangChain bridge needs only "langgraph".
@@ -28,6 +28,9 @@ FILES: dict[str, frozenset[str]] = {
     "tests/cache/test_redis.py": frozenset({"redis"}),
     "tests/cache/test_redis_edges.py": frozenset({"redis"}),
     "tests/cache/test_redis_cas.py": frozenset({"redis"}),
+    "tests/sessions/test_encryption.py": frozenset({"crypto"}),
+    # LangChain messages and pydantic models in a paused state (langchain-core brings pydantic)
+    "tests/sessions/test_typed_state.py": frozenset({"langchain"}),
     "tests/cache/test_redis_policy.py": frozenset({"redis"}),
     # the fault proxy in front of private redis-servers: lost replies, resets, SIGKILL
     "tests/faults/test_faults.py": frozenset({"redis"}),
@@ -45,7 +48,7 @@ FILES: dict[str, frozenset[str]] = {
     # imports langchain_core at module level for one test (a non-listable cache)
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
-    "tests/bridges/test_on_redis.py": frozenset(EXTRAS) - {"server"},
+    "tests/bridges/test_on_redis.py": frozenset(EXTRAS) - {"server", "otel", "crypto"},
     # the chat-model adapters: LangChain fakes and LlamaIndex mocks in one file
     "tests/bridges/test_models.py": frozenset({"langchain", "llamaindex"}),
     # the tool-approval recipe (LangChain fake chat models and @tool tools)

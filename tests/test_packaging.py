@@ -25,7 +25,16 @@ from llm_core.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = PYPROJECT["project"]
-FRAMEWORK_EXTRAS = ("redis", "langchain", "langgraph", "llamaindex", "postgres", "server", "otel")
+FRAMEWORK_EXTRAS = (
+    "redis",
+    "langchain",
+    "langgraph",
+    "llamaindex",
+    "postgres",
+    "crypto",
+    "server",
+    "otel",
+)
 
 
 # --- llm-core --version -------------------------------------------------------------------
