@@ -4,8 +4,8 @@ browser is ever downloaded).  Skipped only when Chromium is absent outside CI.""
 from __future__ import annotations
 
 import os
-import tempfile
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
