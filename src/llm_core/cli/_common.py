@@ -40,7 +40,7 @@ exit status:
   0  ok (run: finished or paused; resume: finished or paused again)
   1  a step failed, or another error
   2  bad usage: unknown option, bad --cache URL, unknown recipe
-  3  session not found (unknown token, or already resumed)
+  3  session not found (unknown token, or finished longer ago than results are kept)
   4  session expired
   5  malformed token
   6  invalid resume input (the token stays resumable)
