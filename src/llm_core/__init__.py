@@ -17,6 +17,7 @@ from llm_core.cache import (
 from llm_core.sessions import ResumeSnapshot, SessionInfo, SessionStore
 from llm_core.workflow import (
     AdapterBundle,
+    ChatModel,
     Error,
     Ok,
     Outcome,
@@ -37,6 +38,7 @@ logging.getLogger("llm_core").addHandler(logging.NullHandler())
 __all__ = [
     "AdapterBundle",
     "AtomicCache",
+    "ChatModel",
     "Error",
     "Ok",
     "Outcome",

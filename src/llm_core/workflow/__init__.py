@@ -13,6 +13,7 @@ from llm_core.workflow.builder import (
     recipe_names,
     register_recipe,
 )
+from llm_core.workflow.models import ChatModel, ChatReply, ToolCall
 from llm_core.workflow.outcomes import (
     EVENT_NAMES,
     Diagnostic,
@@ -38,6 +39,8 @@ __all__ = [
     "EVENT_NAMES",
     "AdapterBundle",
     "BuildOptions",
+    "ChatModel",
+    "ChatReply",
     "Diagnostic",
     "Error",
     "Hook",
@@ -52,6 +55,7 @@ __all__ = [
     "Step",
     "Storage",
     "StepContext",
+    "ToolCall",
     "TraceEvent",
     "Workflow",
     "recipe_names",
