@@ -301,3 +301,22 @@ def test_pause_refuses_an_expects_schema_the_checker_cannot_use(
     assert isinstance(outcome, Error) and outcome.kind == "step_failed"
     assert "expects must be a JSON Schema" in outcome.message
     assert cache.keys() == []
+
+
+def test_a_pause_may_store_the_progress_the_step_made(
+    cache: MemoryCache, clock: ManualClock
+) -> None:
+    calls: list[str] = []
+
+    def work(ctx: StepContext, state: dict[str, Any]) -> Any:
+        if not ctx.resumed:
+            calls.append("expensive")  # e.g. a model call, done once
+            return ctx.pause(payload={}, state={**state, "draft": "made before the pause"})
+        return {**state, "decision": ctx.resume_input}
+
+    runtime = Workflow("progress", [work]).use(cache_plugin(cache)).build(clock=clock)
+    token = runtime.run({"input": "x"}).token
+    done = runtime.resume(token, "ok")
+    assert isinstance(done, Ok)
+    assert done.artefact == {"input": "x", "draft": "made before the pause", "decision": "ok"}
+    assert calls == ["expensive"]

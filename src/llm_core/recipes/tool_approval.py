@@ -214,7 +214,7 @@ class _Agent:
             raise ConfigurationError("tool-approval needs a chat model (model=...)")
         model = as_chat_model(ctx.adapters.model)
         tools = dict(ctx.adapters.tools)
-        # The state this step received is what a pause stores: progress goes into it.
+        # Progress (the conversation, the model calls) goes into the state the pause stores.
         messages: list[Any] = state["messages"]
         if ctx.resumed:
             await self._settle(ctx, lc, state, tools)
@@ -224,7 +224,7 @@ class _Agent:
                 if self.needs_approval(call["name"]) and call["name"] in tools:
                     payload = _payload(messages[at], call, tools)
                     expects = decision_schema(tool_parameters(tools[call["name"]]))
-                    return ctx.pause(PAUSE_KIND, payload, expects)
+                    return ctx.pause(PAUSE_KIND, payload, expects, state=state)
                 content, status = await self._run(ctx, tools, call, call["args"])
                 messages.append(_tool_message(lc, call, content, status))
             if at == len(messages) - 1:  # an AI message asking for nothing: the answer

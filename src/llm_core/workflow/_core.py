@@ -168,7 +168,7 @@ def _pause(
         expires_at,
         plan.recipe,
         step,
-        state,
+        state if request.state is None else request.state,
         request.payload,
         request.expects,
     )

@@ -29,12 +29,19 @@ __all__ = ["PauseRequest", "Step", "StepContext", "StepFn", "StepResult", "as_st
 class PauseRequest:
     """What ``ctx.pause`` returns; a step returns it to pause the run."""
 
-    __slots__ = ("expects", "kind", "payload")
+    __slots__ = ("expects", "kind", "payload", "state")
 
-    def __init__(self, kind: str, payload: Any, expects: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        payload: Any,
+        expects: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         self.kind = kind
         self.payload = payload
         self.expects = expects
+        self.state = state
 
     def __repr__(self) -> str:
         return f"PauseRequest(kind={self.kind!r}, payload={self.payload!r})"
@@ -78,16 +85,26 @@ class StepContext:
         return hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def pause(
-        self, kind: str = "human", payload: Any = None, expects: SchemaLike | None = None
+        self,
+        kind: str = "human",
+        payload: Any = None,
+        expects: SchemaLike | None = None,
+        *,
+        state: dict[str, Any] | None = None,
     ) -> PauseRequest:
-        """Pause the run here: return this from the step.  ``payload`` must be JSON-able;
-        ``expects`` (a JSON Schema dict or a pydantic model class) is what ``resume`` accepts:
-        other input is ``invalid_resume_input`` and leaves the session untouched."""
+        """Pause the run here: return this from the step.  ``payload`` must be JSON-able (or
+        a typed value, see docs/state.md); ``expects`` (a JSON Schema dict or a pydantic model
+        class) is what ``resume`` accepts: other input is ``invalid_resume_input`` and leaves
+        the session untouched.  ``state``: what to store for the resume (default: the state
+        this step received) -- e.g. with the progress the step made before pausing, so the
+        resumed step does not repeat a model call or a tool run."""
         if type(kind) is not str or not kind:
             raise ConfigurationError(
                 f"pause kind must be a non-empty str (e.g. 'human'), got {kind!r}"
             )
-        return PauseRequest(kind, payload, to_schema(expects))
+        if state is not None and not isinstance(state, dict):
+            raise ConfigurationError(f"pause state must be a dict, got {type(state).__name__}")
+        return PauseRequest(kind, payload, to_schema(expects), state)
 
     def __repr__(self) -> str:
         return f"StepContext(step={self.step!r}, recipe={self.recipe!r}, resumed={self.resumed})"
