@@ -45,6 +45,8 @@ FILES: dict[str, frozenset[str]] = {
     # the LangGraph checkpointer: LangGraph's conformance suite, resume_once across processes
     "tests/bridges/test_checkpointer.py": frozenset({"langgraph"}),
     "tests/bridges/test_checkpointer_resume.py": frozenset({"langgraph"}),
+    # the cache bridges under their hosts' expectations (LangChain's standard cache tests)
+    "tests/bridges/test_checkpointer_host_suites.py": frozenset({"langgraph"}),
     # imports langchain_core at module level for one test (a non-listable cache)
     "tests/bridges/test_llamaindex_bridge.py": frozenset({"llamaindex", "langchain"}),
     "tests/bridges/test_hitl_on_bridges.py": frozenset({"langchain", "langgraph", "llamaindex"}),
@@ -80,6 +82,7 @@ PARAMS: dict[tuple[str, str], frozenset[str]] = {
     # tests/bridges/test_checkpointer*.py: the checkpointer on memory, SQLite and Redis
     ("any_cache", "redis"): frozenset({"redis"}),
     ("url", "redis"): frozenset({"redis"}),
+    ("backend", "redis"): frozenset({"redis"}),
 }
 
 # Tests by node id (a regular expression searched in the id, parameters included).

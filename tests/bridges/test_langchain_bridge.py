@@ -180,7 +180,7 @@ def test_clear_needs_a_listing_cache() -> None:
 
 def test_objects_outside_the_allowlist_are_refused() -> None:
     cache = MemoryCache()
-    lc = to_langchain_cache(cache)
+    lc = to_langchain_cache(cache, on_error="raise")  # the default serves them as a miss
     lc.update("p", "m", [Generation(text="x")])
     (key,) = cache.keys()
     # a prompt template is a valid LangChain object, but not an LLM output: never revived

@@ -6,7 +6,9 @@
   ``prefix`` + SHA-256 of ``(prompt, llm_string)``; generations are stored as LangChain's own JSON
   (``langchain_core.load.dumps``) and revived with ``loads`` restricted to generation and message
   classes -- never pickle.  LangChain has no per-key TTL; ``ttl=`` gives every entry one (exact,
-  on the llm-core cache).  ``clear()`` needs a cache that lists its keys.
+  on the llm-core cache).  ``clear()`` needs a cache that lists its keys.  As LangChain's cache
+  it never fails a call: an unreadable entry (not generations, a class outside the allow-list) or
+  a store that is down is a miss, logged at WARNING (``on_error="raise"`` raises instead).
 * :func:`from_langchain_cache` wraps a LangChain cache as an llm-core ``Cache``.  LangChain
   stores ``prompt + llm_string → [Generation]`` and knows no TTL and no per-key delete, so:
   the key is the prompt (under a fixed ``llm_string``), the value and its expiry travel packed
@@ -24,8 +26,9 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
+from llm_core._log import get_logger
 from llm_core.bridges._envelope import (
     BackendCall,
     CallScript,
@@ -40,7 +43,12 @@ from llm_core.bridges._envelope import (
 )
 from llm_core.cache import Cache, CacheCapabilities
 from llm_core.cache._validation import check_ttl
-from llm_core.errors import CacheFormatError, MissingDependencyError
+from llm_core.errors import (
+    CacheFormatError,
+    CacheUnavailableError,
+    ConfigurationError,
+    MissingDependencyError,
+)
 
 try:
     from langchain_core import messages as lc_messages
@@ -92,6 +100,9 @@ DEFAULT_ALLOWED_OBJECTS: tuple[type, ...] = (
 """The only classes :func:`to_langchain_cache` revives from stored JSON (LLM outputs)."""
 
 _TOMBSTONE = Entry(b"", float("-inf"))  # "deleted": an entry that expired before time began
+_log = get_logger("bridges")
+OnError = Literal["miss", "raise"]
+"""What a bridge serving as its host's *cache* does with an unreadable entry or a down store."""
 
 
 # --- LangChain cache → llm-core Cache ------------------------------------------------
@@ -191,7 +202,11 @@ class LlmCoreLangChainCache(BaseCache):
         ttl: float | None = None,
         prefix: str = "langchain:",
         allowed_objects: Iterable[type] = DEFAULT_ALLOWED_OBJECTS,
+        on_error: OnError = "miss",
     ) -> None:
+        if on_error not in ("miss", "raise"):
+            raise ConfigurationError(f"on_error must be 'miss' or 'raise', got {on_error!r}")
+        self.on_error: OnError = on_error
         self.cache = cache
         self.ttl = check_ttl(ttl)
         self.prefix = check_prefix(prefix)
@@ -204,7 +219,7 @@ class LlmCoreLangChainCache(BaseCache):
     def _revive(self, raw: bytes, key: str) -> list[Generation]:
         try:
             revived = loads(raw.decode("utf-8"), allowed_objects=self._allowed)
-        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        except Exception as exc:  # bad UTF-8 / JSON, a class outside the allow-list, ...
             raise CacheFormatError(
                 f"cache key {key!r} does not hold LangChain generations written by "
                 f"to_langchain_cache: {exc}"
@@ -218,7 +233,20 @@ class LlmCoreLangChainCache(BaseCache):
     def _lookup(self, prompt: str, llm_string: str) -> CallScript[list[Generation] | None]:
         key = self._key(prompt, llm_string)
         raw = yield BackendCall("get", (key,))
-        return None if raw is None else self._revive(raw, key)
+        if raw is None:
+            return None
+        try:
+            return self._revive(raw, key)
+        except CacheFormatError as exc:
+            if self.on_error == "raise":
+                raise
+            _log.warning("to_langchain_cache: served as a miss: %s", exc)
+            return None
+
+    def _down(self, operation: str, exc: CacheUnavailableError) -> None:
+        if self.on_error == "raise":
+            raise exc
+        _log.warning("to_langchain_cache: %s failed, served as a miss: %s", operation, exc)
 
     def _update(
         self, prompt: str, llm_string: str, return_val: Sequence[Generation]
@@ -236,27 +264,47 @@ class LlmCoreLangChainCache(BaseCache):
 
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations for this prompt and model configuration, or ``None``."""
-        return run(self.cache, self._lookup(prompt, llm_string))
+        try:
+            return run(self.cache, self._lookup(prompt, llm_string))
+        except CacheUnavailableError as exc:
+            self._down("lookup", exc)
+            return None
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """Async face of :meth:`lookup`."""
-        return await arun(self.cache, self._lookup(prompt, llm_string))
+        try:
+            return await arun(self.cache, self._lookup(prompt, llm_string))
+        except CacheUnavailableError as exc:
+            self._down("lookup", exc)
+            return None
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Cache ``return_val`` for this prompt and model configuration (for ``ttl`` seconds)."""
-        run(self.cache, self._update(prompt, llm_string, return_val))
+        try:
+            run(self.cache, self._update(prompt, llm_string, return_val))
+        except CacheUnavailableError as exc:
+            self._down("update", exc)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Async face of :meth:`update`."""
-        await arun(self.cache, self._update(prompt, llm_string, return_val))
+        try:
+            await arun(self.cache, self._update(prompt, llm_string, return_val))
+        except CacheUnavailableError as exc:
+            self._down("update", exc)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete every entry under this bridge's prefix (needs a listing cache)."""
-        run(self.cache, self._clear())
+        try:
+            run(self.cache, self._clear())
+        except CacheUnavailableError as exc:
+            self._down("clear", exc)
 
     async def aclear(self, **kwargs: Any) -> None:
         """Async face of :meth:`clear`."""
-        await arun(self.cache, self._clear())
+        try:
+            await arun(self.cache, self._clear())
+        except CacheUnavailableError as exc:
+            self._down("clear", exc)
 
     def __repr__(self) -> str:
         return f"LlmCoreLangChainCache({self.cache!r}, ttl={self.ttl}, prefix={self.prefix!r})"
@@ -268,12 +316,17 @@ def to_langchain_cache(
     *,
     prefix: str = "langchain:",
     allowed_objects: Iterable[type] = DEFAULT_ALLOWED_OBJECTS,
+    on_error: OnError = "miss",
 ) -> LlmCoreLangChainCache:
     """Expose ``cache`` as a LangChain cache (for ``set_llm_cache`` or a model's ``cache=``).
 
     ``ttl``: seconds every entry lives (``None`` = until deleted).  ``prefix`` starts every key.
     ``allowed_objects``: the classes ``loads`` may revive (default: generations and messages).
+    ``on_error``: ``"miss"`` (default) serves an unreadable entry or a down store as a miss,
+    logged at WARNING; ``"raise"`` raises ``CacheFormatError`` / ``CacheUnavailableError``.
     """
     if not isinstance(cache, Cache):
         raise TypeError(f"to_langchain_cache needs an llm-core Cache, got {type(cache).__name__}")
-    return LlmCoreLangChainCache(cache, ttl=ttl, prefix=prefix, allowed_objects=allowed_objects)
+    return LlmCoreLangChainCache(
+        cache, ttl=ttl, prefix=prefix, allowed_objects=allowed_objects, on_error=on_error
+    )

@@ -8,7 +8,8 @@
   (:class:`~llm_core.bridges._serde.AllowListSerializer`): stored bytes never make the bridge
   import or call anything beyond it.  An unreadable entry (a type outside the allow-list,
   ``pickle``, a foreign or unencrypted record, a wrong key) or a store that is down is a *miss*,
-  logged at ERROR on ``llm_core.bridges``, and LangGraph runs the node again.  LangGraph's
+  logged at WARNING on ``llm_core.bridges``, and LangGraph runs the node again, as with
+  LangGraph's own ``RedisCache`` (``on_error="raise"`` raises instead).  LangGraph's
   whole-second TTLs are passed on exactly.  ``clear`` needs a cache that lists its keys.
 * :func:`from_langgraph_cache` wraps a LangGraph cache (``InMemoryCache``, ``SqliteCache``,
   ``RedisCache`` ...) as an llm-core ``Cache``.  LangGraph TTLs are whole seconds, so each value
@@ -28,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from llm_core._log import get_logger
@@ -79,6 +80,15 @@ _VALUE_KEY = "v"
 _TYPE_TAG = re.compile(rb"[A-Za-z0-9_.-]+(\+[A-Za-z0-9_.-]+)?")  # "msgpack", "msgpack+aes"
 _UNREADABLE = object()
 _log = get_logger("bridges")
+
+OnError = Literal["miss", "raise"]
+"""What a bridge serving as its host's *cache* does with an unreadable entry or a down store."""
+
+
+def check_on_error(on_error: OnError) -> OnError:
+    if on_error not in ("miss", "raise"):
+        raise ConfigurationError(f"on_error must be 'miss' or 'raise', got {on_error!r}")
+    return on_error
 
 
 # --- LangGraph cache → llm-core Cache ------------------------------------------------
@@ -202,7 +212,9 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
 
     As LangGraph's node cache it never fails a read: an entry that cannot be read (not a record
     of this bridge, a type outside the allow-list, a wrong cipher) or a store that is down is a
-    miss, logged at ERROR on ``llm_core.bridges``; LangGraph then runs the node again.
+    miss, logged at WARNING on ``llm_core.bridges``; LangGraph then runs the node again.  A write
+    or ``clear`` on a store that is down is logged and skipped.  ``on_error="raise"`` raises
+    instead (``CacheFormatError`` / ``CacheUnavailableError``).
     """
 
     def __init__(
@@ -212,10 +224,12 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
         prefix: str = "langgraph:",
         serde: SerializerProtocol | None = None,
         allowed_types: Iterable[type] = (),
+        on_error: OnError = "miss",
     ) -> None:
         super().__init__(serde=allow_listed(serde, allowed_types))
         self.cache = cache
         self.prefix = check_prefix(prefix)
+        self.on_error = check_on_error(on_error)
 
     def _key(self, full_key: FullKey) -> str:
         namespace, key = full_key
@@ -246,7 +260,11 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
         try:
             return self._load(raw)
         except Exception as exc:  # whatever the bytes are, a read is never an exception
-            _log.error(
+            if self.on_error == "raise":
+                if isinstance(exc, CacheFormatError):
+                    raise
+                raise CacheFormatError(f"cache key {key!r} is unreadable: {exc}") from exc
+            _log.warning(
                 "to_langgraph_cache: cache key %r is unreadable, served as a miss "
                 "(LangGraph runs the node again): %s: %s",
                 key,
@@ -298,7 +316,9 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
                 yield BackendCall("delete", (key,))
 
     def _down(self, operation: str, exc: CacheUnavailableError) -> None:
-        _log.error(
+        if self.on_error == "raise":
+            raise exc
+        _log.warning(
             "to_langgraph_cache: %s failed, served as a miss: %s", operation, exc, exc_info=exc
         )
 
@@ -339,11 +359,17 @@ class LlmCoreLangGraphCache(BaseCache[Any]):
 
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Delete the entries of exactly these namespaces (all of this prefix's if ``None``)."""
-        run(self.cache, self._clear(namespaces))
+        try:
+            run(self.cache, self._clear(namespaces))
+        except CacheUnavailableError as exc:
+            self._down("clear", exc)
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Async face of :meth:`clear`."""
-        await arun(self.cache, self._clear(namespaces))
+        try:
+            await arun(self.cache, self._clear(namespaces))
+        except CacheUnavailableError as exc:
+            self._down("clear", exc)
 
     def __repr__(self) -> str:
         return f"LlmCoreLangGraphCache({self.cache!r}, prefix={self.prefix!r})"
@@ -355,6 +381,7 @@ def to_langgraph_cache(
     prefix: str = "langgraph:",
     serde: SerializerProtocol | None = None,
     allowed_types: Iterable[type] = (),
+    on_error: OnError = "miss",
 ) -> LlmCoreLangGraphCache:
     """Expose ``cache`` as a LangGraph cache: ``graph.compile(cache=to_langgraph_cache(c))``.
 
@@ -364,7 +391,11 @@ def to_langgraph_cache(
     :class:`AllowListSerializer`, and with an ``EncryptedSerializer`` unencrypted records are
     refused.  ``allowed_types``: your own classes that cached nodes return (dataclasses, named
     tuples, enums, pydantic models) -- any other class a node returns is not cached (logged).
+    ``on_error``: ``"miss"`` (default) serves an unreadable entry or a down store as a miss,
+    logged at WARNING; ``"raise"`` raises ``CacheFormatError`` / ``CacheUnavailableError``.
     """
     if not isinstance(cache, Cache):
         raise TypeError(f"to_langgraph_cache needs an llm-core Cache, got {type(cache).__name__}")
-    return LlmCoreLangGraphCache(cache, prefix=prefix, serde=serde, allowed_types=allowed_types)
+    return LlmCoreLangGraphCache(
+        cache, prefix=prefix, serde=serde, allowed_types=allowed_types, on_error=on_error
+    )
