@@ -121,23 +121,26 @@ class TestLlamaIndexSimpleKV(ClockedConformance):
         return from_llamaindex_kvstore(SimpleKVStore(), clock=clock)
 
 
-@pytest.mark.redis
-class TestRedisClusterCache(CacheConformance):
-    """A 3-master Redis Cluster of private redis-servers (one per test session), real waits.
-
-    A longer TTL than the kit's default: a fresh asyncio cluster client first discovers the nodes
-    (~100 ms here), so a check made within ``ttl / 2 - margin`` of an expiry needs more room than
-    the default 70 ms on a busy machine.
-    """
-
-    ttl = 1.0
-    margin = 0.2
+@pytest.mark.postgres
+class TestPostgresCache(CacheConformance):
+    """The server's clock (``statement_timestamp()``): the kit's short TTL and real waits, on a
+    table of its own per test, dropped after."""
 
     @pytest.fixture
-    def cache(self, pytestconfig: pytest.Config) -> Iterator[RedisCache]:
-        from tests.redis_cluster_support import shared_cluster
+    def cache(self) -> Iterator[Cache]:
+        from llm_core.cache import PostgresCache
+        from tests.cache.test_postgres_support import (
+            PG_URL,
+            drop_table,
+            require_postgres,
+            unique_table,
+        )
 
-        cluster = shared_cluster(pytestconfig)
-        with RedisCache(url=cluster.url, prefix=unique_prefix("conformance-cluster")) as cache:
+        url = require_postgres(PG_URL)
+        table = unique_table("conformance")
+        cache = PostgresCache(url, table=table)
+        try:
             yield cache
-            cache.clear()
+        finally:
+            cache.close()
+            drop_table(url, table)

@@ -8,16 +8,18 @@
 ``redis://[[user]:password@]host[:port][/db]``  ``RedisCache`` (port 6379 and db 0 by default)
 ``rediss://...``                            the same over TLS
 ``unix:///path/to/redis.sock[?db=N]``       ``RedisCache`` over a Unix socket
-``redis+cluster://host:port``               ``RedisCache`` on a Redis Cluster (any node; the
-                                            client finds the others); ``rediss+cluster://``
-                                            over TLS; ``redis://host:port?cluster=true`` too
+``postgresql://[user[:pw]@]host[:port]/db``  ``PostgresCache`` (``postgres://`` too)
 ==========================================  ==================================================
 
 Query options configure the backend: ``memory://?max_entries=1000``,
 ``sqlite:///c.db?busy_timeout=5&sweep_interval=60&synchronous=FULL``,
 ``redis://host/0?prefix=myapp:&socket_timeout=2`` (``prefix`` is the key namespace; the others
-are redis-py's URL options).  Keyword ``options`` are passed to the constructor and win over the
-query (e.g. ``clock=`` for tests).  Percent-escapes in paths and values are decoded.
+are redis-py's URL options),
+``postgresql://host/db?table=llm_core_cache&prefix=myapp:&pool_timeout=5`` (``table``,
+``prefix``, ``pool_timeout``, ``min_size``, ``max_size``, ``sweep_interval``, ``sweep_batch``
+are PostgresCache's; the others, e.g. ``sslmode`` or ``connect_timeout``, go to libpq).
+Keyword ``options`` are passed to the constructor and win over the query (e.g. ``clock=`` for
+tests).  Percent-escapes in paths and values are decoded.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from llm_core.cache._contract import Cache
 from llm_core.cache._memory import MemoryCache
 from llm_core.cache._sqlite import SQLiteCache
+from llm_core.cache.postgres import PostgresCache
 from llm_core.cache.redis._cache import DEFAULT_PREFIX, RedisCache
 from llm_core.errors import ConfigurationError
 
@@ -43,7 +46,7 @@ ACCEPTED_FORMS = (
     "redis://[[user]:password@]host[:port][/db][?prefix=...]",
     "rediss://host[:port][/db]",
     "unix:///path/to/redis.sock[?db=N]",
-    "redis+cluster://host:port[?prefix=...]",
+    "postgresql://[user[:password]@]host[:port]/dbname[?table=...&prefix=...]",
 )
 
 _MEMORY_OPTIONS: dict[str, Callable[[str], Any]] = {
@@ -99,8 +102,10 @@ def cache_from_url(url: str, **options: Any) -> Cache:
         return _memory(url, parts.netloc, parts.path, parts.query, options)
     if scheme == "sqlite":
         return _sqlite(url, parts.netloc, parts.path, parts.query, options)
-    if scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
+    if scheme in ("redis", "rediss", "unix"):
         return _redis(url, scheme, parts.path, parts.query, options)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(url, parts.query, options)
     raise ConfigurationError(_problem(f"unknown cache URL {_redact(url)!r}"))
 
 
@@ -133,12 +138,12 @@ def _redis(url: str, scheme: str, path: str, query: str, options: dict[str, Any]
             prefix = value
         elif name in _REDIS_CACHE_OPTIONS:  # RedisCache's own: pool_timeout, retries
             options = {name: _REDIS_CACHE_OPTIONS[name](url, value), **options}
-        elif name in _REDIS_URL_OPTIONS or name == "cluster":  # RedisCache reads cluster=
+        elif name in _REDIS_URL_OPTIONS:
             passed.append((name, value))
         else:
             raise ConfigurationError(
                 f"unknown option {name!r} in {_redact(url)!r}; Redis URLs accept prefix, "
-                "pool_timeout, retries, cluster and redis-py's options: "
+                "pool_timeout, retries and redis-py's options: "
                 f"{', '.join(sorted(_REDIS_URL_OPTIONS))}"
             )
     if scheme != "unix" and path not in ("", "/") and not path[1:].isdigit():
@@ -148,6 +153,30 @@ def _redis(url: str, scheme: str, path: str, query: str, options: dict[str, Any]
     base = url.split("?", 1)[0]
     redis_url = f"{base}?{urlencode(passed)}" if passed else base
     return RedisCache(url=redis_url, **{"prefix": prefix, **options})
+
+
+_POSTGRES_OPTIONS: dict[str, Callable[[str, str], Any]] = {
+    "table": lambda url, v: v,
+    "prefix": lambda url, v: v,
+    "pool_timeout": _number(float),
+    "sweep_interval": _number(float),
+    "min_size": _number(int),
+    "max_size": _number(int),
+    "sweep_batch": _number(int),
+}
+
+
+def _postgres(url: str, query: str, options: dict[str, Any]) -> Cache:
+    own: dict[str, Any] = {}
+    passed: list[tuple[str, str]] = []  # libpq's own parameters (sslmode, connect_timeout, ...)
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in _POSTGRES_OPTIONS:
+            own[name] = _POSTGRES_OPTIONS[name](url, value)
+        else:
+            passed.append((name, value))
+    base = url.split("?", 1)[0]
+    conninfo = f"{base}?{urlencode(passed)}" if passed else base
+    return PostgresCache(conninfo, **{**own, **options})
 
 
 def _typed_query(url: str, query: str, accepted: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
