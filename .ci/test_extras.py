@@ -32,6 +32,8 @@ FILES: dict[str, frozenset[str]] = {
     # LangChain messages and pydantic models in a paused state (langchain-core brings pydantic)
     "tests/sessions/test_typed_state.py": frozenset({"langchain"}),
     "tests/cache/test_redis_policy.py": frozenset({"redis"}),
+    # a private 3-master Redis Cluster (tests/redis_cluster_support.py)
+    "tests/cache/test_redis_cluster.py": frozenset({"redis"}),
     # the fault proxy in front of private redis-servers: lost replies, resets, SIGKILL
     "tests/faults/test_faults.py": frozenset({"redis"}),
     "tests/faults/test_proxy.py": frozenset({"redis"}),
@@ -89,6 +91,7 @@ PARAMS: dict[tuple[str, str], frozenset[str]] = {
 NODES: list[tuple[str, frozenset[str]]] = [
     # the conformance kit, one class per backend and bridge
     (r"conformance/test_backends\.py::TestRedisCache::", frozenset({"redis"})),
+    (r"conformance/test_backends\.py::TestRedisClusterCache::", frozenset({"redis"})),
     (r"conformance/test_backends\.py::TestPostgresCache::", frozenset({"postgres"})),
     (r"conformance/test_backends\.py::TestLangGraphRedis::", frozenset({"langgraph", "redis"})),
     (r"conformance/test_backends\.py::TestLangGraph", frozenset({"langgraph"})),
@@ -117,7 +120,7 @@ NODES: list[tuple[str, frozenset[str]]] = [
 # Fixtures that need redis-py (and a server).
 FIXTURES: dict[str, frozenset[str]] = {
     name: frozenset({"redis"})
-    for name in ("redis_url", "redis_prefix", "redis_cache", "private_redis")
+    for name in ("redis_url", "redis_prefix", "redis_cache", "private_redis", "redis_cluster")
 }
 
 JOBS = ("core", *EXTRAS, "all")

@@ -8,6 +8,9 @@
 ``redis://[[user]:password@]host[:port][/db]``  ``RedisCache`` (port 6379 and db 0 by default)
 ``rediss://...``                            the same over TLS
 ``unix:///path/to/redis.sock[?db=N]``       ``RedisCache`` over a Unix socket
+``redis+cluster://host:port``               ``RedisCache`` on a Redis Cluster (any node; the
+                                            client finds the others); ``rediss+cluster://``
+                                            over TLS; ``redis://host:port?cluster=true`` too
 ``postgresql://[user[:pw]@]host[:port]/db``  ``PostgresCache`` (``postgres://`` too)
 ==========================================  ==================================================
 
@@ -46,6 +49,7 @@ ACCEPTED_FORMS = (
     "redis://[[user]:password@]host[:port][/db][?prefix=...]",
     "rediss://host[:port][/db]",
     "unix:///path/to/redis.sock[?db=N]",
+    "redis+cluster://host:port[?prefix=...]",
     "postgresql://[user[:password]@]host[:port]/dbname[?table=...&prefix=...]",
 )
 
@@ -102,7 +106,7 @@ def cache_from_url(url: str, **options: Any) -> Cache:
         return _memory(url, parts.netloc, parts.path, parts.query, options)
     if scheme == "sqlite":
         return _sqlite(url, parts.netloc, parts.path, parts.query, options)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"):
         return _redis(url, scheme, parts.path, parts.query, options)
     if scheme in ("postgresql", "postgres"):
         return _postgres(url, parts.query, options)
@@ -138,12 +142,12 @@ def _redis(url: str, scheme: str, path: str, query: str, options: dict[str, Any]
             prefix = value
         elif name in _REDIS_CACHE_OPTIONS:  # RedisCache's own: pool_timeout, retries
             options = {name: _REDIS_CACHE_OPTIONS[name](url, value), **options}
-        elif name in _REDIS_URL_OPTIONS:
+        elif name in _REDIS_URL_OPTIONS or name == "cluster":  # RedisCache reads cluster=
             passed.append((name, value))
         else:
             raise ConfigurationError(
                 f"unknown option {name!r} in {_redact(url)!r}; Redis URLs accept prefix, "
-                "pool_timeout, retries and redis-py's options: "
+                "pool_timeout, retries, cluster and redis-py's options: "
                 f"{', '.join(sorted(_REDIS_URL_OPTIONS))}"
             )
     if scheme != "unix" and path not in ("", "/") and not path[1:].isdigit():

@@ -25,6 +25,12 @@ no-op returning 0.  Any redis-py error (connection refused, timeout, loading, ..
 :func:`~llm_core.cache._errors.map_exceptions`, wraps every call).  ``capabilities.evicts``
 stays ``False``: whether the server evicts depends on its ``maxmemory-policy``.
 
+On a Redis Cluster (``redis+cluster://host:port``, ``redis://host:port?cluster=true``, or a
+``redis.cluster.RedisCluster`` passed in) the same commands go through redis-py's cluster
+clients, which route each one-key command to its slot's master and follow MOVED/ASK; the rest
+is made slot-safe here: ``keys`` scans every primary, ``clear`` unlinks per slot, ``take`` goes
+to the key's master as a named node (never retried), ``eviction_policy`` asks every primary.
+
 An asyncio client is bound to the event loop it first ran on, so unless you pass
 ``async_client`` the cache makes one per running loop, lazily, from the same URL or
 connection settings; ``await cache.aclose()`` closes the current loop's client.
@@ -47,7 +53,11 @@ from llm_core.cache.redis._commands import (
     DEFAULT_POOL_TIMEOUT,
     DEFAULT_RETRIES,
     SCAN_COUNT,
+    add_scanned,
     check_pool_options,
+    cluster_client,
+    cluster_settings_of,
+    cluster_url,
     cmd_cas,
     cmd_delete,
     cmd_get,
@@ -56,13 +66,17 @@ from llm_core.cache.redis._commands import (
     cmd_take,
     cmd_touch,
     describe,
+    describe_cluster,
     import_redis,
+    is_cluster_client,
+    merge_policies,
     policy_of_reply,
     pooled_client,
     reply_scan,
     reply_touch,
     scan_pattern,
     settings_of,
+    slot_groups,
 )
 from llm_core.errors import ConfigurationError
 
@@ -136,22 +150,37 @@ class RedisCache:
                 f"redis-py options {sorted(set(options) | pool_options)} apply only when "
                 "RedisCache makes the client from a url; configure your client instead"
             )
-        if client is not None and isinstance(client, redis.asyncio.Redis):
+        if client is not None and isinstance(
+            client, redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+        ):
             raise ConfigurationError(
-                "client must be a sync redis.Redis; pass a redis.asyncio.Redis as async_client"
+                "client must be a sync redis.Redis (or redis.cluster.RedisCluster); pass a "
+                "redis.asyncio.Redis as async_client (or a redis.asyncio.cluster.RedisCluster)"
             )
+        cluster, url = (False, None) if url is None else cluster_url(url)
+        if client is not None:
+            cluster = is_cluster_client(redis, client)
+        elif url is None and async_client is not None:
+            cluster = is_cluster_client(redis, async_client)
+        if async_client is not None and is_cluster_client(redis, async_client) != cluster:
+            raise ConfigurationError(
+                "client and async_client must both be cluster clients or both not"
+            )
+        self._cluster = cluster
         self._url = url
         self._options = options
         self._policy = (max_connections, pool_timeout, retries)
         self._owns_client = client is None
+        settings_from = cluster_settings_of if cluster else settings_of
         if client is None:
-            settings = {} if async_client is None else settings_of(async_client)
-            client = pooled_client(
+            settings = {} if async_client is None else settings_from(async_client)
+            make = cluster_client if cluster else pooled_client
+            client = make(
                 redis, False, (url or DEFAULT_URL) if not settings else url, settings, options,
                 *self._policy,
             )  # fmt: skip
-        self._settings = settings_of(client)
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        self._settings = settings_from(client)
+        if _decodes(client, cluster):
             raise ConfigurationError(
                 "RedisCache needs a client with decode_responses=False: values are bytes"
             )
@@ -165,7 +194,7 @@ class RedisCache:
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._response_error: type[BaseException] = redis.exceptions.ResponseError
-        self._where = describe(self._settings)
+        self._where = (describe_cluster if cluster else describe)(self._settings)
         self._unavailable = unavailable(f"Redis at {self._where}")
 
     @classmethod
@@ -181,8 +210,13 @@ class RedisCache:
 
     @property
     def client(self) -> Any:
-        """The sync ``redis.Redis`` client."""
+        """The sync client: a ``redis.Redis``, or a ``redis.cluster.RedisCluster``."""
         return self._client
+
+    @property
+    def cluster(self) -> bool:
+        """``True`` on a Redis Cluster."""
+        return self._cluster
 
     def _map(self, command: str) -> map_exceptions:
         """Any redis-py error or ``OSError`` in the block → ``CacheUnavailableError``."""
@@ -217,6 +251,9 @@ class RedisCache:
         """
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
+            if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
+                node = self._client.get_node_from_key(cmd[1])
+                return self._execute(*cmd, target_nodes=node)  # type: ignore[no-any-return]
             pool = self._client.connection_pool
             conn = _checkout(pool)
             try:
@@ -254,6 +291,12 @@ class RedisCache:
         found: set[str] = set()
         cursor = -1
         with self._map("SCAN"):
+            if self._cluster:  # every primary, each with its own cursor
+                for raw in self._client.scan_iter(
+                    match=pattern, count=SCAN_COUNT, target_nodes=self._client.PRIMARIES
+                ):
+                    add_scanned(raw, len(self._prefix), found)
+                return list(found)
             while cursor != 0:
                 reply = self._execute(*cmd_scan(max(cursor, 0), pattern))
                 cursor = reply_scan(reply, len(self._prefix), found)
@@ -265,7 +308,11 @@ class RedisCache:
         for start in range(0, len(keys), SCAN_COUNT):
             names = [self._prefix + k for k in keys[start : start + SCAN_COUNT]]
             with self._map("UNLINK"):
-                self._execute("UNLINK", *names)
+                if self._cluster:  # one UNLINK per hash slot: never CROSSSLOT
+                    for group in slot_groups(self._client.keyslot, names):
+                        self._execute("UNLINK", *group)
+                else:
+                    self._execute("UNLINK", *names)
 
     def sweep(self) -> int:
         """Nothing to do: Redis drops expired keys itself.  Always 0."""
@@ -275,7 +322,12 @@ class RedisCache:
         """The server's ``maxmemory-policy`` (``CONFIG GET``), e.g. ``"noeviction"`` or
         ``"allkeys-lru"``; ``None`` when the server does not let us read it (``CONFIG``
         renamed or denied by an ACL: logged at INFO).  Anything but ``"noeviction"`` may
-        evict pending sessions, and the runtime warns (``adapter.cache.evicts``)."""
+        evict pending sessions, and the runtime warns (``adapter.cache.evicts``).
+
+        On a cluster every primary is asked: if any evicts, its policy is returned (and the
+        primaries that evict are logged at WARNING); else ``None`` if any did not say."""
+        if self._cluster:
+            return self._cluster_eviction_policy()
         with self._map("CONFIG GET"):
             try:
                 reply = self._execute("CONFIG", "GET", "maxmemory-policy")
@@ -283,6 +335,27 @@ class RedisCache:
                 _logger.info("cannot read maxmemory-policy from Redis at %s: %s", self._where, exc)
                 return None
         return policy_of_reply(reply)
+
+    def _cluster_eviction_policy(self) -> str | None:
+        policies: dict[str, str | None] = {}
+        with self._map("CONFIG GET"):
+            for node in self._client.get_primaries():
+                try:
+                    reply = self._execute("CONFIG", "GET", "maxmemory-policy", target_nodes=node)
+                except self._response_error as exc:
+                    _logger.info("cannot read maxmemory-policy from %s: %s", node.name, exc)
+                    policies[node.name] = None
+                else:
+                    policies[node.name] = policy_of_reply(reply)
+        policy, evicting = merge_policies(policies)
+        if evicting:
+            _logger.warning(
+                "Redis Cluster at %s: primaries %s evict keys (maxmemory-policy %s)",
+                self._where,
+                ", ".join(evicting),
+                ", ".join(sorted({str(policies[name]) for name in evicting})),
+            )
+        return policy
 
     def close(self) -> None:
         """Close the sync client if this cache made it (a client you passed in stays open).
@@ -304,6 +377,11 @@ class RedisCache:
     # --- async driver ------------------------------------------------------------------
 
     def _aclient(self) -> Any:
+        """This loop's async client.  On a cluster, callers ``await client.initialize()``
+        before a command (a no-op once done): redis-py's asyncio cluster client, used first by
+        many concurrent commands, can fail one of them while it discovers the nodes
+        (``AttributeError`` on a half-made connection, seen with redis-py 8.1); discovering
+        them first avoids that."""
         if self._async_client is not None:
             return self._async_client
         loop = asyncio.get_running_loop()
@@ -314,7 +392,8 @@ class RedisCache:
 
     def _new_async_client(self, loop: asyncio.AbstractEventLoop) -> Any:
         redis = import_redis()
-        client = pooled_client(
+        make = cluster_client if self._cluster else pooled_client
+        client = make(
             redis, True, self._url, self._settings, self._options if self._url else {},
             *self._policy,
         )  # fmt: skip
@@ -336,24 +415,37 @@ class RedisCache:
         """Async face of :meth:`get`."""
         cmd = cmd_get(self._prefix, key)
         with self._map("GET"):
-            return await self._aclient().execute_command(*cmd)  # type: ignore[no-any-return]
+            client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
+            return await client.execute_command(*cmd)  # type: ignore[no-any-return]
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Async face of :meth:`set`."""
         cmd = cmd_set(self._prefix, key, value, ttl)
         with self._map("SET"):
-            await self._aclient().execute_command(*cmd)
+            client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
+            await client.execute_command(*cmd)
 
     async def adelete(self, key: str) -> None:
         """Async face of :meth:`delete`."""
         cmd = cmd_delete(self._prefix, key)
         with self._map("DEL"):
-            await self._aclient().execute_command(*cmd)
+            client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
+            await client.execute_command(*cmd)
 
     async def atake(self, key: str) -> bytes | None:
         """Async face of :meth:`take` (sent once, never retried)."""
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
+            if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
+                client = await self._aclient().initialize()
+                node = client.get_node_from_key(cmd[1])
+                return await client.execute_command(*cmd, target_nodes=node)  # type: ignore[no-any-return]
             pool = self._aclient().connection_pool
             conn = await _acheckout(pool)
             try:
@@ -369,7 +461,10 @@ class RedisCache:
         """Async face of :meth:`touch`."""
         cmd = cmd_touch(self._prefix, key, ttl)
         with self._map(cmd[0]):
-            return reply_touch(await self._aclient().execute_command(*cmd))
+            client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
+            return reply_touch(await client.execute_command(*cmd))
 
     async def acompare_and_set(
         self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
@@ -378,6 +473,8 @@ class RedisCache:
         cmd = cmd_cas(self._prefix, key, expected, new, ttl)
         with self._map("EVALSHA"):
             client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
             try:
                 return bool(await client.execute_command(*cmd))
             except self._no_script:
@@ -392,6 +489,13 @@ class RedisCache:
         cursor = -1
         with self._map("SCAN"):
             client = self._aclient()
+            if self._cluster:  # every primary, each with its own cursor
+                await client.initialize()  # see _aclient
+                async for raw in client.scan_iter(
+                    match=pattern, count=SCAN_COUNT, target_nodes=client.PRIMARIES
+                ):
+                    add_scanned(raw, len(self._prefix), found)
+                return list(found)
             while cursor != 0:
                 reply = await client.execute_command(*cmd_scan(max(cursor, 0), pattern))
                 cursor = reply_scan(reply, len(self._prefix), found)
@@ -451,3 +555,10 @@ async def _close_with_loop(
             clients.pop(loop, None)
             guards.pop(loop, None)
         await client.aclose()
+
+
+def _decodes(client: Any, cluster: bool) -> bool:
+    """The client decodes replies to str (RedisCache needs bytes)."""
+    if cluster:
+        return bool(client.get_encoder().decode_responses)
+    return bool(client.connection_pool.connection_kwargs.get("decode_responses"))

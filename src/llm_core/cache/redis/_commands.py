@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from llm_core.cache._validation import check_key, check_ttl, check_value, is_valid_key
 from llm_core.errors import ConfigurationError, MissingDependencyError
@@ -32,6 +34,7 @@ __all__ = [
     "client_from_url",
     "glob_escape",
     "import_redis",
+    "add_scanned",
     "reply_scan",
     "reply_touch",
     "scan_pattern",
@@ -43,6 +46,12 @@ __all__ = [
     "pooled_client",
     "retry_policy",
     "policy_of_reply",
+    "cluster_url",
+    "is_cluster_client",
+    "cluster_settings_of",
+    "cluster_client",
+    "slot_groups",
+    "merge_policies",
 ]
 
 SCAN_COUNT = 1000
@@ -151,13 +160,18 @@ def reply_scan(reply: Any, strip: int, into: set[str]) -> int:
     """
     cursor, page = reply
     for raw in page:
-        try:
-            key = (raw if isinstance(raw, str) else raw.decode("utf-8"))[strip:]
-        except UnicodeDecodeError:
-            continue
-        if is_valid_key(key):
-            into.add(key)
+        add_scanned(raw, strip, into)
     return int(cursor)
+
+
+def add_scanned(raw: bytes | str, strip: int, into: set[str]) -> None:
+    """Add one scanned name (without the namespace prefix) to ``into`` if it is a cache key."""
+    try:
+        key = (raw if isinstance(raw, str) else raw.decode("utf-8"))[strip:]
+    except UnicodeDecodeError:
+        return
+    if is_valid_key(key):
+        into.add(key)
 
 
 def scan_pattern(namespace: str, prefix: str) -> str | None:
@@ -187,8 +201,10 @@ def import_redis() -> Any:
     try:
         import redis
         import redis.asyncio
+        import redis.asyncio.cluster
         import redis.asyncio.retry
         import redis.backoff
+        import redis.cluster
         import redis.retry
     except ImportError as exc:
         raise MissingDependencyError("RedisCache", "redis", "redis") from exc
@@ -346,3 +362,175 @@ def policy_of_reply(reply: Any) -> str | None:
         return None
     value = items[0]
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# --- Redis Cluster -------------------------------------------------------------------------
+#
+# Every command RedisCache sends names at most one key (GET, SET, DEL, GETDEL, PEXPIRE, GETEX,
+# and the compare-and-set script with KEYS[1] only), so redis-py routes each to the master of
+# that key's slot and no hash tag is needed: keys spread over the masters by their own hash.
+# The commands that name several keys or none are split here: UNLINK by slot
+# (:func:`slot_groups`), SCAN and CONFIG GET sent to every primary.
+
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+def cluster_url(url: str) -> tuple[bool, str]:
+    """Whether ``url`` names a Redis Cluster, and the URL to give redis-py.
+
+    ``redis+cluster://host:port`` (``rediss+cluster://`` over TLS) or
+    ``redis://host:port?cluster=true`` name a cluster (any node: the client discovers the
+    others); the ``+cluster`` and ``cluster=`` parts are removed for redis-py.  A cluster has
+    one database: a path other than ``/`` or ``/0`` is a ``ConfigurationError``.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False, url  # redis-py reports it
+    scheme = parts.scheme.lower()
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [value.lower() for name, value in query if name == "cluster"]
+    for flag in flags:
+        if flag not in _TRUE | _FALSE:
+            raise ConfigurationError(f"cluster= takes true or false, got {flag!r}")
+    cluster = scheme in _CLUSTER_SCHEMES or (bool(flags) and flags[-1] in _TRUE)
+    if not flags and scheme not in _CLUSTER_SCHEMES:
+        return False, url
+    if cluster and scheme not in ("redis", "rediss", *_CLUSTER_SCHEMES):
+        raise ConfigurationError(f"a Redis Cluster is reached over TCP, not {scheme}://")
+    if cluster and parts.path not in ("", "/", "/0"):
+        raise ConfigurationError(
+            "a Redis Cluster has one database (0): drop the path, e.g. redis+cluster://host:port"
+        )
+    rest = [(name, value) for name, value in query if name != "cluster"]
+    parts = parts._replace(
+        scheme=_CLUSTER_SCHEMES.get(scheme, scheme),
+        query=urlencode(rest),
+        path="" if cluster else parts.path,
+    )
+    return cluster, parts.geturl()
+
+
+def is_cluster_client(redis: Any, client: Any) -> bool:
+    """``client`` is a redis-py cluster client (sync or asyncio)."""
+    return isinstance(client, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster)
+
+
+def cluster_settings_of(client: Any) -> dict[str, Any]:
+    """Settings of a cluster client (sync or async) the other kind accepts: one node to start
+    from (the default node, else a startup node) and the shared connection settings."""
+    manager = client.nodes_manager
+    kwargs = manager.connection_kwargs
+    settings = {
+        k: v
+        for k, v in kwargs.items()
+        if (k in _SHARED_SETTINGS or k.startswith("ssl_")) and k not in ("db", "host", "port")
+    }
+    for name in ("ssl_ocsp_context", "ssl_ocsp_expected_cert", "ssl_validate_ocsp"):
+        settings.pop(name, None)
+    settings.pop("ssl_validate_ocsp_stapled", None)
+    node = manager.default_node or next(iter(manager.startup_nodes.values()), None)
+    if node is not None:
+        settings["host"], settings["port"] = node.host, int(node.port)
+    connection_class = kwargs.get("connection_class")
+    if connection_class is not None and "SSL" in connection_class.__name__:
+        settings["ssl"] = True
+    return settings
+
+
+def describe_cluster(settings: dict[str, Any]) -> str:
+    """Where the cluster is (the node we start from), without credentials."""
+    scheme = "rediss+cluster" if settings.get("ssl") else "redis+cluster"
+    return f"{scheme}://{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
+
+
+def _major(redis: Any) -> int:
+    try:
+        return int(str(redis.__version__).split(".", 1)[0])
+    except ValueError:
+        return 0
+
+
+def cluster_client(
+    redis: Any,
+    asynchronous: bool,
+    url: str | None,
+    settings: dict[str, Any],
+    options: dict[str, Any],
+    max_connections: int,
+    pool_timeout: float | None,
+    retries: int,
+) -> Any:
+    """A ``redis.cluster.RedisCluster`` (or ``redis.asyncio.cluster.RedisCluster``).
+
+    The same policy as :func:`pooled_client` where redis-py's cluster clients allow it:
+
+    * sync: each node's pool is a **blocking** pool of at most ``max_connections``
+      connections waiting up to ``pool_timeout`` s; async: at most ``max_connections``
+      connections per node, and a command finding them all busy fails at once
+      (redis-py's asyncio cluster has no blocking pool) with ``CacheUnavailableError``;
+    * ``retries``: the cluster client's own retries of a command whose connection failed
+      (redis-py ≥ 6: ``retry=``; before: ``cluster_error_retry_attempts=``).  Between
+      attempts redis-py refreshes the cluster's topology; MOVED and ASK redirects are
+      followed by redis-py and do not count.  The node connections themselves never retry.
+    """
+    if {"retry", "connection_pool", "connection_pool_class"} & set(options):
+        raise ConfigurationError(
+            "RedisCache sets redis-py's retry policy and pools itself: use retries=N, "
+            "max_connections=N and pool_timeout=SECONDS, or pass your own client"
+        )
+    if _major(redis) >= 6:
+        retry_kw: dict[str, Any] = {"retry": retry_policy(redis, retries, asynchronous)}
+    else:  # pragma: no cover - redis-py 5
+        retry_kw = {"cluster_error_retry_attempts": retries}
+    if asynchronous:
+        cls = redis.asyncio.cluster.RedisCluster
+        kwargs = {"max_connections": max_connections, **retry_kw, **options}
+        try:
+            if url is not None:
+                return cls.from_url(url, **kwargs)
+            return cls(**settings, **kwargs)
+        except ValueError as exc:
+            raise _bad_url(exc) from exc
+    kwargs = {
+        "connection_pool_class": redis.BlockingConnectionPool,
+        "max_connections": max_connections,
+        "timeout": pool_timeout,
+        **retry_kw,
+    }
+    if url is None:  # the node pools are made as asked only on redis-py's from-URL path
+        settings = dict(settings)
+        scheme = "rediss" if settings.pop("ssl", False) else "redis"
+        host, port = settings.pop("host", "localhost"), settings.pop("port", 6379)
+        url = f"{scheme}://{host}:{port}"
+        options = {**settings, **options}
+    try:
+        return redis.cluster.RedisCluster(url=url, **{**kwargs, **options})
+    except ValueError as exc:
+        raise _bad_url(exc) from exc
+
+
+def slot_groups(keyslot: Callable[[str], int], names: Iterable[str]) -> list[list[str]]:
+    """``names`` grouped by hash slot: a multi-key command per group cannot be CROSSSLOT."""
+    groups: dict[int, list[str]] = {}
+    for name in names:
+        groups.setdefault(keyslot(name), []).append(name)
+    return list(groups.values())
+
+
+def merge_policies(policies: dict[str, str | None]) -> tuple[str | None, list[str]]:
+    """One ``maxmemory-policy`` for a cluster from each primary's: the first evicting one
+    (anything but ``noeviction``) if any primary evicts, else ``None`` if any primary did
+    not say, else ``"noeviction"``; and the primaries that evict."""
+    evicting = sorted(name for name, policy in policies.items() if _evicts(policy))
+    if evicting:
+        return policies[evicting[0]], evicting
+    if not policies or any(policy is None for policy in policies.values()):
+        return None, []
+    return "noeviction", []
+
+
+def _evicts(policy: str | None) -> bool:
+    return policy is not None and policy != "noeviction"
