@@ -6,7 +6,12 @@ import importlib
 import platform
 import sys
 
-MODULES = ["bench.cache_bench", "bench.backend_bench", "bench.hitl_bench"]
+MODULES = [
+    "bench.cache_bench",
+    "bench.backend_bench",
+    "bench.hitl_bench",
+    "bench.checkpointer_bench",
+]
 
 
 def main() -> None:

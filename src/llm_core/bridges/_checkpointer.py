@@ -75,6 +75,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         self.prefix = check_prefix(prefix)
         self.remember_expired = check_ttl(remember_expired)
         self._clock = clock
+        self._written = {}
 
     def with_allowlist(self, extra_allowlist: Any) -> LlmCoreCheckpointSaver:
         """LangGraph's msgpack allow-list is not used: this saver reads stored values only
@@ -87,7 +88,9 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         self, record: tr.Record, ns_name: str, checkpoint_id: str, config: RunnableConfig | None
     ) -> CheckpointTuple:
         ns = record["n"][ns_name]
-        parent, ctype, cdata, mtype, mdata, _run, _blobs = ns["c"][checkpoint_id]
+        where = f"thread {record['t']!r}"
+        entry = tr.check_checkpoint(ns, checkpoint_id, where)
+        parent, ctype, cdata, mtype, mdata, _run, _blobs = entry
         loads = self.serde.loads_typed
         checkpoint: Checkpoint = loads((ctype, cdata))
         values: dict[str, Any] = {}
@@ -156,7 +159,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
                 if before_id is not None and checkpoint_id >= before_id:
                     continue
                 if filter:
-                    entry = ns["c"][checkpoint_id]
+                    entry = tr.check_checkpoint(ns, checkpoint_id, f"thread {record['t']!r}")
                     metadata = self.serde.loads_typed((entry[3], entry[4]))
                     if not all(metadata.get(k) == v for k, v in filter.items()):
                         continue

@@ -31,6 +31,7 @@ from llm_core.errors import CacheFormatError
 __all__ = [
     "VERSION",
     "blob_key",
+    "check_checkpoint",
     "decode",
     "encode",
     "gc_blobs",
@@ -64,44 +65,71 @@ def _typed(pair: object) -> bool:
     )
 
 
-def _check_namespace(ns: object) -> bool:
-    if not isinstance(ns, dict):
-        return False
-    checkpoints, blobs, writes = ns.get("c"), ns.get("b"), ns.get("w")
-    if not (isinstance(checkpoints, dict) and isinstance(blobs, dict) and isinstance(writes, dict)):
-        return False
-    for entry in checkpoints.values():
-        if not (
-            isinstance(entry, list)
-            and len(entry) == 7
-            and (entry[0] is None or isinstance(entry[0], str))
-            and _typed(entry[1:3])
-            and _typed(entry[3:5])
-            and (entry[5] is None or isinstance(entry[5], str))
-            and isinstance(entry[6], list)
-        ):
-            return False
-    if not all(_typed(blob) for blob in blobs.values()):
-        return False
-    for per_checkpoint in writes.values():
-        if not isinstance(per_checkpoint, dict):
-            return False
-        for w in per_checkpoint.values():
-            if not (
-                isinstance(w, list)
-                and len(w) == 6
-                and isinstance(w[0], str)
-                and isinstance(w[1], str)
-                and _typed(w[2:4])
-                and isinstance(w[4], str)
-                and type(w[5]) is int
-            ):
-                return False
-    return True
+def _checkpoint_ok(entry: object) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 7
+        and (entry[0] is None or isinstance(entry[0], str))
+        and _typed(entry[1:3])
+        and _typed(entry[3:5])
+        and (entry[5] is None or isinstance(entry[5], str))
+        and isinstance(entry[6], list)
+        and all(isinstance(key, str) for key in entry[6])
+    )
 
 
-def decode(raw: object, where: str) -> Record:
-    """The record in ``raw``; :class:`CacheFormatError` for anything this module did not write."""
+def _write_ok(w: object) -> bool:
+    return (
+        isinstance(w, list)
+        and len(w) == 6
+        and isinstance(w[0], str)
+        and isinstance(w[1], str)
+        and _typed(w[2:4])
+        and isinstance(w[4], str)
+        and type(w[5]) is int
+    )
+
+
+def _writes_ok(per_checkpoint: object) -> bool:
+    return isinstance(per_checkpoint, dict) and all(map(_write_ok, per_checkpoint.values()))
+
+
+def _shape_ok(ns: object) -> bool:
+    return (
+        isinstance(ns, dict)
+        and isinstance(ns.get("c"), dict)
+        and isinstance(ns.get("b"), dict)
+        and isinstance(ns.get("w"), dict)
+    )
+
+
+def _namespace_ok(ns: Namespace) -> bool:
+    return (
+        all(map(_checkpoint_ok, ns["c"].values()))
+        and all(map(_typed, ns["b"].values()))
+        and all(map(_writes_ok, ns["w"].values()))
+    )
+
+
+def check_checkpoint(ns: Namespace, checkpoint_id: str, where: str) -> list[Any]:
+    """The checkpoint's entry, after checking it, its blobs and its writes (a read checks only
+    what it uses; a write checks the whole record)."""
+    entry = ns["c"][checkpoint_id]
+    blobs = ns["b"]
+    if not (
+        _checkpoint_ok(entry)
+        and all(_typed(blobs[key]) for key in entry[6] if key in blobs)
+        and _writes_ok(ns["w"].get(checkpoint_id, {}))
+    ):
+        raise CacheFormatError(f"{where} holds a malformed checkpoint {checkpoint_id!r}")
+    return entry  # type: ignore[no-any-return]
+
+
+def decode(raw: object, where: str, *, full: bool = True) -> Record:
+    """The record in ``raw``; :class:`CacheFormatError` for anything this module did not write.
+
+    ``full=False`` (reads) checks the record's frame only; :func:`check_checkpoint` then checks
+    each checkpoint a read uses.  Writes check every entry (``full=True``)."""
     if not isinstance(raw, bytes):
         raise CacheFormatError(f"{where} holds {type(raw).__name__}, not a thread record")
     try:
@@ -115,8 +143,9 @@ def decode(raw: object, where: str) -> Record:
         and isinstance(record.get("x"), (int, float))
         and isinstance(record.get("n"), dict)
         and all(isinstance(name, str) for name in record["n"])
-        and all(_check_namespace(ns) for ns in record["n"].values())
+        and all(map(_shape_ok, record["n"].values()))
         and _check_claim(record.get("k"))
+        and (not full or all(map(_namespace_ok, record["n"].values())))
     ):
         raise CacheFormatError(f"{where} is not a version-{VERSION} checkpointer thread record")
     return record

@@ -9,6 +9,7 @@ only when its end comes near (the record remembers when that is), so it costs a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ __all__ = ["ThreadStore", "thread_ids_of"]
 T = TypeVar("T")
 Change = Callable[["tr.Record | None"], "tuple[tr.Record | None, T]"]
 _TOMB = b"1"
+_REMEMBERED = 4096  # records this process wrote, not re-checked in full when read back
 
 
 def _thread_part(thread_id: str) -> str:
@@ -64,6 +66,7 @@ class ThreadStore:
     prefix: str
     remember_expired: float | None
     _clock: Callable[[], float]
+    _written: dict[tuple[int, int], None]
 
     # --- keys -----------------------------------------------------------------
 
@@ -73,12 +76,14 @@ class ThreadStore:
     def tomb_key(self, thread_id: str) -> str:
         return f"{self.prefix}x:{_thread_part(thread_id)}"
 
-    def _read(self, thread_id: str, *, refresh: bool) -> CallScript[tr.Record | None]:
+    def _read(
+        self, thread_id: str, *, refresh: bool, full: bool = False
+    ) -> CallScript[tr.Record | None]:
         key = self.thread_key(thread_id)
         raw = yield BackendCall("get", (key,))
         if raw is None:
             return None
-        record = tr.decode(raw, f"checkpointer key {key!r}")
+        record = tr.decode(raw, f"checkpointer key {key!r}", full=full)
         if refresh and self.refresh_on_read and self.ttl is not None:
             yield BackendCall("touch", (key, self.ttl))
             if self._tomb_due(record):
@@ -105,17 +110,30 @@ class ThreadStore:
         for key in sorted(keys):
             raw = yield BackendCall("get", (key,))
             if raw is not None:
-                found.append(tr.decode(raw, f"checkpointer key {key!r}")["t"])
+                found.append(tr.decode(raw, f"checkpointer key {key!r}", full=False)["t"])
         return found
 
     # --- plans: writing ---------------------------------------------------------
+
+    def _remember(self, raw: bytes) -> None:
+        """Note a record this saver wrote itself (it is not checked again when read back)."""
+        written = self._written
+        written[(len(raw), hash(raw))] = None  # hash() is salted per process: not forgeable
+        if len(written) > _REMEMBERED:
+            # parallel tasks write from several threads: losing a race here is harmless
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del written[next(iter(written))]
+
+    def _decode_full(self, raw: object, key: str) -> tr.Record:
+        mine = isinstance(raw, bytes) and (len(raw), hash(raw)) in self._written
+        return tr.decode(raw, f"checkpointer key {key!r}", full=not mine)
 
     def _update(self, thread_id: str, change: Change[T]) -> CallScript[T]:
         """Apply ``change`` to the thread's record by compare-and-set, retried until it holds."""
         key = self.thread_key(thread_id)
         while True:
             raw = yield BackendCall("get", (key,))
-            record = None if raw is None else tr.decode(raw, f"checkpointer key {key!r}")
+            record = None if raw is None else self._decode_full(raw, key)
             new_record, result = change(record)
             if new_record is not None and tr.is_empty(new_record) and new_record["k"] is None:
                 new_record = None
@@ -134,6 +152,8 @@ class ThreadStore:
                 return result
             done = yield BackendCall("compare_and_set", (key, raw, new, self.ttl))
             if done:
+                if new is not None:
+                    self._remember(new)
                 if bury:
                     yield from self._bury(thread_id)
                 elif new is None:
@@ -225,7 +245,7 @@ class ThreadStore:
             yield from self._edit(thread_id, lambda record: tr.drop_runs(record, doomed))
 
     def _copy_thread(self, source: str, target: str) -> CallScript[None]:
-        record = yield from self._read(source, refresh=True)
+        record = yield from self._read(source, refresh=True, full=True)
         if record is None:
             return
 
