@@ -468,7 +468,8 @@ def cluster_client(
     The same policy as :func:`pooled_client` where redis-py's cluster clients allow it:
 
     * sync: each node's pool is a **blocking** pool of at most ``max_connections``
-      connections waiting up to ``pool_timeout`` s; async: at most ``max_connections``
+      connections waiting up to ``pool_timeout`` s (on redis-py 5, redis-py's default 20 s:
+      its cluster client does not pass the wait to its nodes); async: at most ``max_connections``
       connections per node, and a command finding them all busy fails at once
       (redis-py's asyncio cluster has no blocking pool) with ``CacheUnavailableError``;
     * ``retries``: the cluster client's own retries of a command whose connection failed
