@@ -171,6 +171,14 @@ class MemoryCache:
         ):
             self._stale += 1  # the evicted entry's heap item
         # Bounded expiry work: a few expired heads, then a few stale items if they abound.
+        if heap and heap[0][0] < now:
+            self._expire_locked(now)
+        if self._stale > len(heap) >> 1:
+            self._drop_stale_locked()
+
+    def _expire_locked(self, now: float) -> None:
+        """Drop up to ``_EXPIRE_PER_WRITE`` expired heap heads (or reschedule extended ones)."""
+        heap, data = self._heap, self._data
         for _ in range(_EXPIRE_PER_WRITE):
             if not heap or heap[0][0] >= now:
                 break
@@ -184,8 +192,6 @@ class MemoryCache:
             else:  # extended since it was scheduled: schedule it at its real deadline
                 heappush(heap, (current[1], item_key))
                 data[item_key] = (current[0], current[1], current[1])
-        if self._stale > len(heap) >> 1:
-            self._drop_stale_locked()
 
     def _drop_stale_locked(self) -> None:
         heap, data = self._heap, self._data
