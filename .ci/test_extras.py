@@ -31,6 +31,7 @@ FILES: dict[str, frozenset[str]] = {
     "tests/sessions/test_encryption.py": frozenset({"crypto"}),
     # LangChain messages and pydantic models in a paused state (langchain-core brings pydantic)
     "tests/sessions/test_typed_state.py": frozenset({"langchain"}),
+    "tests/sessions/test_typed_state_redis.py": frozenset({"redis", "langchain"}),
     "tests/cache/test_redis_policy.py": frozenset({"redis"}),
     # a private 3-master Redis Cluster (tests/redis_cluster_support.py)
     "tests/cache/test_redis_cluster.py": frozenset({"redis"}),
@@ -66,6 +67,8 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_browser.py": frozenset({"server"}),
     # llm-core serve --webhook: a local receiver gets the server's events
     "tests/server/test_server_webhooks.py": frozenset({"server"}),
+    # the sweeper: session.expired for sessions that expired unanswered
+    "tests/server/test_sweeper.py": frozenset({"server"}),
     # 1,000 runs and 1,000 resumes through the API, 50 clients
     "tests/server/test_load.py": frozenset({"server"}),
     # spans captured with the OpenTelemetry SDK's in-memory exporter
