@@ -11,6 +11,7 @@ MODULES = [
     "bench.backend_bench",
     "bench.hitl_bench",
     "bench.checkpointer_bench",
+    "bench.http_bench",
     "bench.scale_bench",
     "bench.conversation_bench",
 ]

@@ -137,6 +137,14 @@ def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="the webhook signing secret, whsec_<base64> (default: $LLM_CORE_WEBHOOK_SECRET)",
     )
     serve.add_argument(
+        "--sweep-interval",
+        metavar="SECONDS",
+        type=_seconds,
+        default=60.0,
+        help="with --webhook: look for sessions that expired unanswered this often and send "
+        "session.expired (default 60)",
+    )
+    serve.add_argument(
         "--demo",
         action="store_true",
         help="add a few sample pending sessions first (when none are pending)",

@@ -43,6 +43,12 @@ def _serve(args: argparse.Namespace, cache: Cache, url: str, spec: str | None) -
         notify=notifier.server_events(apps) if notifier is not None else None,
     )
     app = create_app(config)
+    sweeper = None
+    if config.notify is not None:
+        from llm_core.server._sweeper import Sweeper
+
+        sweeper = Sweeper(apps, config.notify, args.sweep_interval)
+        sweeper.start()
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"llm-core: inbox at http://{shown}:{args.port}/  (API docs: /docs, "
@@ -51,7 +57,11 @@ def _serve(args: argparse.Namespace, cache: Cache, url: str, spec: str | None) -
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
     if notifier is not None:
         notifier.close()
     return EXIT_OK
