@@ -121,10 +121,9 @@ def test_clients_must_agree_and_keep_bytes(redis_cluster: PrivateRedisCluster) -
 def cluster_retries(client: Any) -> int:
     """The retry count a cluster client was given (``client.retry`` is redis-py 6+; before it,
     the cluster client's own ``cluster_error_retry_attempts``)."""
-    retry = getattr(client, "retry", None)
-    if retry is not None:
-        return int(retry.get_retries())
-    return int(client.cluster_error_retry_attempts)
+    if int(redis.__version__.split(".")[0]) < 6:
+        return int(client.cluster_error_retry_attempts)
+    return int(client.retry.get_retries())
 
 
 def test_the_pool_and_retry_policy_reach_every_node(redis_cluster: PrivateRedisCluster) -> None:
