@@ -13,15 +13,13 @@ N tokens / threads; the best of several rounds counts.
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from bench.harness import Row, print_table
+from bench.hitl_bench import measure_pair
 from llm_core import MemoryCache, Ok, Paused, SQLiteCache, StepContext, Workflow
 from llm_core.workflow import AdapterBundle, Plugin, Runtime
 
@@ -108,30 +106,6 @@ def langgraph_app(checkpointer: Any) -> Any:
     return graph.compile(checkpointer=checkpointer)
 
 
-def measure_pair(
-    pause: Callable[[int], object], resume: Callable[[object], object], n: int
-) -> tuple[float, float]:
-    """Best ns per pause and per resume over ``ROUNDS`` rounds of ``n`` runs each."""
-    best_pause = best_resume = float("inf")
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(ROUNDS):
-            start = time.perf_counter_ns()
-            handles = [pause(i) for i in range(n)]
-            middle = time.perf_counter_ns()
-            for handle in handles:
-                resume(handle)
-            end = time.perf_counter_ns()
-            best_pause = min(best_pause, (middle - start) / n)
-            best_resume = min(best_resume, (end - middle) / n)
-            gc.collect()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return best_pause, best_resume
-
-
 def ours(runtime: Runtime, messages: list[Any], n: int) -> tuple[float, float]:
     run, resume = runtime.run, runtime.resume
 
@@ -149,7 +123,7 @@ def ours(runtime: Runtime, messages: list[Any], n: int) -> tuple[float, float]:
     # the round trip gives back equal messages of the same types
     done = finish(pause(-1))
     assert done.artefact["messages"] == messages  # type: ignore[attr-defined]
-    return measure_pair(pause, finish, n)
+    return measure_pair(pause, finish, n, ROUNDS)
 
 
 def theirs(app: Any, messages: list[Any], n: int, tag: str) -> tuple[float, float]:
@@ -171,7 +145,7 @@ def theirs(app: Any, messages: list[Any], n: int, tag: str) -> tuple[float, floa
 
     done = finish(pause(-1))
     assert done["messages"] == messages  # type: ignore[index]
-    return measure_pair(pause, finish, n)
+    return measure_pair(pause, finish, n, ROUNDS)
 
 
 def measure() -> list[Row]:

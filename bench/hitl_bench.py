@@ -72,14 +72,17 @@ def langgraph_app(checkpointer: Any) -> Any:
 
 
 def measure_pair(
-    pause: Callable[[int], object], resume: Callable[[object], object], n: int
+    pause: Callable[[int], object],
+    resume: Callable[[object], object],
+    n: int,
+    rounds: int = ROUNDS,
 ) -> tuple[float, float]:
-    """Best ns per pause and per resume over ``ROUNDS`` rounds of ``n`` runs each."""
+    """Best ns per pause and per resume over ``rounds`` rounds of ``n`` runs each."""
     best_pause = best_resume = float("inf")
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             start = time.perf_counter_ns()
             handles = [pause(i) for i in range(n)]
             middle = time.perf_counter_ns()
