@@ -13,7 +13,9 @@ import pytest
 
 from llm_core import SQLiteCache
 from llm_core.cache import _sqlite as sqlite_module
+from llm_core.cache._kit_index import sample_labeler
 from llm_core.cache._sqlite import SCHEMA_VERSION
+from llm_core.cache._sqlite_index import _page_sql
 from llm_core.cache._sqlite_sql import successor as _successor
 from llm_core.errors import CacheFormatError, CacheUnavailableError, ConfigurationError
 from tests.clock import ManualClock
@@ -97,7 +99,10 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     SQLiteCache(path).close()
     with raw(path) as conn:
         conn.execute("UPDATE llm_core_schema SET version = ?", (SCHEMA_VERSION + 1,))
-    with pytest.raises(CacheFormatError, match=r"schema version 2, newer than the 1"):
+    with pytest.raises(
+        CacheFormatError,
+        match=rf"schema version {SCHEMA_VERSION + 1}, newer than the {SCHEMA_VERSION}",
+    ):
         SQLiteCache(path)
 
 
@@ -237,7 +242,7 @@ def test_sweep_and_listing_use_indexes_not_table_scans(cache: SQLiteCache) -> No
         keys_plan = conn.execute(
             "EXPLAIN QUERY PLAN " + sqlite_module._KEYS_RANGE, ("a", "b", 0.0)
         ).fetchall()
-    assert "llm_core_cache_expires" in str(sweep_plan)
+    assert "llm_core_cache_deadline" in str(sweep_plan)
     assert "SEARCH" in str(keys_plan)
 
 
@@ -363,3 +368,44 @@ def test_take_with_a_failing_clock_keeps_the_entry(tmp_path: Path) -> None:
     broken = False
     assert cache.take("k") == b"v"
     cache.close()
+
+
+def test_a_version_1_file_is_migrated_and_its_rows_labelled(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with raw(path) as conn:  # the layout llm-core wrote before the index columns
+        conn.execute("CREATE TABLE llm_core_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO llm_core_schema (version) VALUES (1)")
+        conn.execute(
+            "CREATE TABLE llm_core_cache ("
+            " key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at REAL)"
+        )
+        conn.execute(
+            "CREATE INDEX llm_core_cache_expires ON llm_core_cache (expires_at)"
+            " WHERE expires_at IS NOT NULL"
+        )
+        conn.executemany(
+            "INSERT INTO llm_core_cache VALUES (?, ?, ?)",
+            [("ix:a", b"r|k", 2e9), ("ix:b", b"-", 2e9 + 1), ("plain", b"v", None)],
+        )
+        conn.commit()
+    with SQLiteCache(path) as cache:
+        assert cache.get("plain") == b"v"
+        cache.index_prefix("ix:", sample_labeler)
+        assert [e.key for e in cache.page("ix:")] == ["ix:a"]
+    with raw(path) as conn:
+        assert conn.execute("SELECT version FROM llm_core_schema").fetchall() == [(2,)]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(llm_core_cache)")}
+        assert "llm_core_cache_deadline" in indexes
+        assert "llm_core_cache_expires" not in indexes
+
+
+def test_a_page_walks_the_deadline_index(cache: SQLiteCache) -> None:
+    cache.index_prefix("ix:", sample_labeler)
+    with raw(Path(cache.path)) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + _page_sql(False, True, ("a", "b")),
+            (0.0, "ix:", 1.0, "ix:a", "a", "b", 10),
+        ).fetchall()
+    assert "USING INDEX llm_core_cache_deadline" in str(plan)
+    assert "TEMP B-TREE" not in str(plan)  # no sort: the index gives the order

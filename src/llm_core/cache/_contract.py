@@ -7,13 +7,18 @@ nothing needs to inherit from a base class. Validation of keys, TTLs and values 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "AtomicCache",
     "Cache",
     "CacheCapabilities",
+    "IndexedCache",
+    "IndexedEntry",
+    "Labeler",
+    "Labels",
     "ListableCache",
     "TTLSupport",
     "capabilities_of",
@@ -38,7 +43,9 @@ class CacheCapabilities:
     call cannot be cancelled half-way (the runtime then skips guarding it against cancellation).
     ``evicts``: the backend may drop a live entry before its TTL to make room (an LRU bound, an
     evicting ``maxmemory-policy``).  ``compare_and_set``: the cache is an :class:`AtomicCache`
-    whose ``compare_and_set`` is one atomic operation of the backend.
+    whose ``compare_and_set`` is one atomic operation of the backend.  ``index``: the cache is an
+    :class:`IndexedCache`: it pages through the entries under a prefix in deadline order
+    without reading the others.
     """
 
     ttl: TTLSupport = "exact"
@@ -50,6 +57,7 @@ class CacheCapabilities:
     async_inline: bool = False
     evicts: bool = False
     compare_and_set: bool = False
+    index: bool = False
 
 
 @runtime_checkable
@@ -132,6 +140,65 @@ class AtomicCache(Cache, Protocol):
         self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
     ) -> bool:
         """Async face of :meth:`compare_and_set`."""
+        ...
+
+
+Labels = tuple[str, str]
+"""The two labels an indexed entry can be filtered by (sessions: recipe, pause kind)."""
+
+Labeler = Callable[[bytes], "Labels | None"]
+"""Labels a value written under an indexed prefix; ``None``: the entry is not listed.  It sees
+the raw bytes (hostile: it must not raise on garbage, only return ``None``)."""
+
+
+class IndexedEntry(NamedTuple):
+    """One entry of a page: its key, its value and its deadline (the cache's clock, seconds)."""
+
+    key: str
+    value: bytes
+    expires_at: float
+
+
+@runtime_checkable
+class IndexedCache(Cache, Protocol):
+    """A cache that keeps an index of the entries under a prefix, ordered by deadline.
+
+    After ``index_prefix(prefix, labeler)``, every write of a key under ``prefix`` (through this
+    cache object, or any other that registered the same prefix) labels its value; ``page`` then
+    walks the live, listed entries by ``(expires_at, key)`` -- ascending, or descending with
+    ``newest=True`` -- from just after the position ``after``, keeps those whose labels match
+    ``labels`` (``None`` matches anything), and returns at most ``limit``.  An expired,
+    deleted or unlisted entry is never returned; an entry without a TTL is never listed.
+    Values are returned as stored: the caller verifies them.
+    """
+
+    def index_prefix(self, prefix: str, labeler: Labeler) -> None:
+        """Index the entries under ``prefix`` (idempotent; entries stored before are labelled
+        the first time any process registers the prefix on this backend)."""
+        ...
+
+    def page(
+        self,
+        prefix: str,
+        *,
+        after: tuple[float, str] | None = None,
+        newest: bool = False,
+        labels: tuple[str | None, str | None] = (None, None),
+        limit: int = 50,
+    ) -> list[IndexedEntry]:
+        """Up to ``limit`` listed entries under ``prefix`` past ``after``, in deadline order."""
+        ...
+
+    async def apage(
+        self,
+        prefix: str,
+        *,
+        after: tuple[float, str] | None = None,
+        newest: bool = False,
+        labels: tuple[str | None, str | None] = (None, None),
+        limit: int = 50,
+    ) -> list[IndexedEntry]:
+        """Async face of :meth:`page`."""
         ...
 
 

@@ -76,6 +76,12 @@ class Face:
     def cas(self, key: Any, expected: Any, new: Any, ttl: Any = None) -> bool:
         return self._call("compare_and_set", key, expected, new, ttl)  # type: ignore[no-any-return]
 
+    def page(self, prefix: Any, **options: Any) -> list[Any]:
+        if self.style == "sync":
+            found: list[Any] = self.cache.page(prefix, **options)
+            return found
+        return list(self._runner.run(self.cache.apage(prefix, **options)))
+
 
 def race(threads: int, job: Callable[[int], Any]) -> list[Any]:
     """Run ``job(i)`` in ``threads`` threads released together; their results in order."""

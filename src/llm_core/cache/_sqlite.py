@@ -34,8 +34,9 @@ import weakref
 from collections.abc import Callable
 from typing import Literal
 
-from llm_core.cache._contract import CacheCapabilities
+from llm_core.cache._contract import CacheCapabilities, Labeler
 from llm_core.cache._errors import map_exceptions
+from llm_core.cache._sqlite_index import MIGRATE_V1, SQLiteIndex
 from llm_core.cache._sqlite_sql import (
     _CLEAR,
     _CREATE,
@@ -63,8 +64,9 @@ __all__ = ["SCHEMA_VERSION", "SQLiteCache"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-SCHEMA_VERSION = 1
-"""The layout this version writes; a file with a larger version is refused."""
+SCHEMA_VERSION = 2
+"""The layout this version writes (2: the index columns); a file with a larger version is
+refused, a version-1 file is migrated when opened."""
 
 # Connections a forked child inherited: never used and never closed in the child (closing
 # could checkpoint or unlink the parent's WAL), only kept referenced so they are not freed.
@@ -72,7 +74,7 @@ _INHERITED: list[sqlite3.Connection] = []
 _LIVE_CACHES: weakref.WeakSet[SQLiteCache] = weakref.WeakSet()
 
 
-class SQLiteCache:
+class SQLiteCache(SQLiteIndex):
     """A persistent TTL cache on one SQLite file, shared by threads and processes.
 
     >>> import tempfile, os
@@ -90,6 +92,7 @@ class SQLiteCache:
         listing=True,
         sweep=True,
         compare_and_set=True,
+        index=True,
     )
 
     def __init__(
@@ -130,6 +133,7 @@ class SQLiteCache:
         self._conns: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
         self._conns_lock = threading.Lock()
         self._closed = False
+        self._indexes: tuple[tuple[str, Labeler], ...] = ()
         self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
         self._cas_impl = self._cas_statement if HAS_UPSERT else self._cas_transaction
         create_private_file(self._path)
@@ -186,7 +190,7 @@ class SQLiteCache:
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             version = self._schema_version(conn)
-            if version is None:
+            if version is None or version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     version = self._create_schema_locked(conn)
@@ -223,6 +227,11 @@ class SQLiteCache:
     def _create_schema_locked(self, conn: sqlite3.Connection) -> int:
         # Re-check inside the write lock: another process may have won the race to create.
         version = self._schema_version(conn)
+        if version == 1:  # the index columns came in version 2
+            for statement in MIGRATE_V1:
+                conn.execute(statement)
+            conn.execute("UPDATE llm_core_schema SET version = ?", (SCHEMA_VERSION,))
+            return SCHEMA_VERSION
         if version is not None:
             return version
         conn.execute("CREATE TABLE llm_core_schema (version INTEGER NOT NULL)")
@@ -262,7 +271,9 @@ class SQLiteCache:
         now = self._clock()
         with self._map("set"):
             conn = self._conn()
-            conn.execute(_SET, (key, value, None if ttl is None else now + ttl))
+            conn.execute(
+                _SET, (key, value, None if ttl is None else now + ttl, *self._labels(key, value))
+            )
             if now >= self._next_sweep:
                 self._sweep(conn, now)
 
@@ -309,7 +320,8 @@ class SQLiteCache:
         expires_at = None if ttl is None else now + ttl
         with self._map("compare_and_set"):
             conn = self._conn()
-            done = self._cas_impl(conn, key, expected, new, expires_at, now)
+            labels = self._labels(key, new) if new is not None else (None, None, None)
+            done = self._cas_impl(conn, key, expected, new, expires_at, now, labels)
             if done and new is not None and now >= self._next_sweep:
                 self._sweep(conn, now)
         return done

@@ -11,6 +11,9 @@ from llm_core.errors import CacheUnavailableError
 
 # ruff: noqa: E501
 
+Labelled = tuple[str | None, str | None, str | None]
+"""A row's ``(ix, label_a, label_b)`` (see :mod:`._sqlite_index`)."""
+
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """``DELETE … RETURNING`` is available in the linked SQLite library."""
 
@@ -21,21 +24,25 @@ HAS_UPSERT = sqlite3.sqlite_version_info >= (3, 24, 0)
 
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS llm_core_cache ("
-    " key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at REAL)",
-    "CREATE INDEX IF NOT EXISTS llm_core_cache_expires"
-    " ON llm_core_cache (expires_at) WHERE expires_at IS NOT NULL",
+    " key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at REAL,"
+    " ix TEXT, label_a TEXT, label_b TEXT)",  # the index columns: see _sqlite_index
+    "CREATE INDEX IF NOT EXISTS llm_core_cache_deadline"
+    " ON llm_core_cache (expires_at, key) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS llm_core_indexed (prefix TEXT PRIMARY KEY NOT NULL)",
 )
 _GET = "SELECT value FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_SET = "INSERT OR REPLACE INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?)"
+_SET = "INSERT OR REPLACE INTO llm_core_cache (key, value, expires_at, ix, label_a, label_b) VALUES (?, ?, ?, ?, ?, ?)"
 _DELETE = "DELETE FROM llm_core_cache WHERE key = ?"
 _TAKE = "DELETE FROM llm_core_cache WHERE key = ? RETURNING value, expires_at"
 _TAKE_SELECT = "SELECT value, expires_at FROM llm_core_cache WHERE key = ?"
 _TOUCH = "UPDATE llm_core_cache SET expires_at = ? WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
-_CAS_SWAP = "UPDATE llm_core_cache SET value = ?, expires_at = ? WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
+_CAS_SWAP = "UPDATE llm_core_cache SET value = ?, expires_at = ?, ix = ?, label_a = ?, label_b = ? WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
 _CAS_DELETE = "DELETE FROM llm_core_cache WHERE key = ? AND value = ? AND (expires_at IS NULL OR expires_at >= ?)"
 _CAS_INSERT = (
-    "INSERT INTO llm_core_cache (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
-    " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+    "INSERT INTO llm_core_cache (key, value, expires_at, ix, label_a, label_b)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+    " expires_at = excluded.expires_at, ix = excluded.ix, label_a = excluded.label_a,"
+    " label_b = excluded.label_b"
     " WHERE llm_core_cache.expires_at < ?"  # only over an expired row (NULL = never expires)
 )
 _CAS_ABSENT = (
@@ -79,16 +86,17 @@ def cas_statement(
     new: bytes | None,
     expires_at: float | None,
     now: float,
+    labels: Labelled,
 ) -> bool:
     """One conditional statement; the row count says whether it matched."""
     if expected is None and new is None:
         return conn.execute(_CAS_ABSENT, (key, now)).fetchone() is None
     if expected is None:
-        cursor = conn.execute(_CAS_INSERT, (key, new, expires_at, now))
+        cursor = conn.execute(_CAS_INSERT, (key, new, expires_at, *labels, now))
     elif new is None:
         cursor = conn.execute(_CAS_DELETE, (key, expected, now))
     else:
-        cursor = conn.execute(_CAS_SWAP, (new, expires_at, key, expected, now))
+        cursor = conn.execute(_CAS_SWAP, (new, expires_at, *labels, key, expected, now))
     return cursor.rowcount == 1
 
 
@@ -99,6 +107,7 @@ def cas_transaction(
     new: bytes | None,
     expires_at: float | None,
     now: float,
+    labels: Labelled,
 ) -> bool:
     """``compare_and_set`` for SQLite < 3.24: the write lock is held from read to write."""
     conn.execute("BEGIN IMMEDIATE")
@@ -109,7 +118,7 @@ def cas_transaction(
         if done and new is None:
             conn.execute(_DELETE, (key,))
         elif done:
-            conn.execute(_SET, (key, new, expires_at))
+            conn.execute(_SET, (key, new, expires_at, *labels))
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -15,13 +15,17 @@ from llm_core.errors import InvalidKeyError, InvalidTTLError
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "MAX_PAGE",
     "check_key",
+    "check_page",
     "check_ttl",
     "check_value",
     "is_valid_key",
 ]
 
 MAX_KEY_BYTES = 1024
+MAX_PAGE = 1000
+"""The most entries one ``IndexedCache.page`` call returns."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _INF = math.inf
 
@@ -109,3 +113,31 @@ def check_value(value: object) -> bytes:
         f"cache values must be bytes, got {type(value).__name__}; "
         "encode text first (e.g. value.encode('utf-8')) or convert with bytes(value)"
     )
+
+
+def check_page(
+    prefix: object, after: object, labels: object, limit: object
+) -> tuple[str, tuple[float, str] | None, tuple[str | None, str | None], int]:
+    """The arguments of ``IndexedCache.page``, checked: ``ValueError``/``TypeError`` saying why."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
+    if after is not None:
+        if not (
+            type(after) is tuple
+            and len(after) == 2
+            and isinstance(after[0], int | float)
+            and not isinstance(after[0], bool)
+            and math.isfinite(after[0])
+            and isinstance(after[1], str)
+        ):
+            raise ValueError("after is None or a (deadline: finite float, key: str) position")
+        after = (float(after[0]), after[1])
+    if not (
+        type(labels) is tuple
+        and len(labels) == 2
+        and all(label is None or isinstance(label, str) for label in labels)
+    ):
+        raise ValueError("labels is a pair of str-or-None filters, e.g. (None, 'human')")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit is an int from 1 to {MAX_PAGE}, got {limit!r:.40}")
+    return prefix, after, labels, limit

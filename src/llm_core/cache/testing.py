@@ -44,6 +44,7 @@ from llm_core.cache._contract import (
     capabilities_of,
 )
 from llm_core.cache._kit import BAD_KEYS, BAD_TTLS, BAD_VALUES, Face, ManualClock, race, short
+from llm_core.cache._kit_index import IndexConformance
 from llm_core.errors import InvalidKeyError, InvalidTTLError
 
 __all__ = ["BAD_KEYS", "BAD_TTLS", "BAD_VALUES", "CacheConformance", "Face", "ManualClock"]
@@ -54,7 +55,7 @@ def _require(cache: Any, flag: str, what: str) -> None:
         pytest.skip(f"{type(cache).__name__} declares {flag}=False: {what} not tested")
 
 
-class CacheConformance:
+class CacheConformance(IndexConformance):
     """Subclass it, define a ``cache`` fixture, and pytest runs the whole Cache contract.
 
     Optional: an ``advance`` fixture (default ``time.sleep``) and the class attributes
