@@ -173,8 +173,9 @@ class IndexedCache(Cache, Protocol):
     """
 
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
-        """Index the entries under ``prefix`` (idempotent; entries stored before are labelled
-        the first time any process registers the prefix on this backend)."""
+        """Index the entries under ``prefix`` written from now on: no I/O, idempotent (a
+        runtime registers before its first write).  Entries stored before anyone indexed the
+        prefix on this backend are labelled by the first ``page`` of the prefix."""
         ...
 
     def page(

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable
 from typing import Literal
 
-from llm_core.cache._contract import CacheCapabilities, Labeler
+from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._errors import map_exceptions
 from llm_core.cache._sqlite_index import MIGRATE_V1, SQLiteIndex
 from llm_core.cache._sqlite_sql import (
@@ -133,7 +133,6 @@ class SQLiteCache(SQLiteIndex):
         self._conns: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
         self._conns_lock = threading.Lock()
         self._closed = False
-        self._indexes: tuple[tuple[str, Labeler], ...] = ()
         self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
         self._cas_impl = self._cas_statement if HAS_UPSERT else self._cas_transaction
         create_private_file(self._path)

@@ -87,7 +87,10 @@ class SQLiteIndex:
     """The ``IndexedCache`` face of ``SQLiteCache`` (a mixin: it uses the cache's connection,
     clock and error mapping)."""
 
-    _indexes: tuple[tuple[str, Labeler], ...]
+    _indexes: tuple[tuple[str, Labeler], ...] = ()
+    _unchecked: frozenset[str] = (
+        frozenset()
+    )  # indexed prefixes whose earlier rows may be unlabelled
     _clock: Callable[[], float]
 
     def _conn(self) -> sqlite3.Connection:
@@ -101,18 +104,19 @@ class SQLiteIndex:
         return label_row(indexes, key, value) if indexes else _UNLABELLED
 
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
-        """Label the rows written under ``prefix`` from now on; the first registration of the
-        prefix in this file also labels the rows already there (once, under the write lock)."""
+        """Label the rows written under ``prefix`` from now on (no I/O); the first page of the
+        prefix also labels the rows stored before it was ever indexed in this file."""
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
         if not callable(labeler):
             raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
         others = [(p, fn) for p, fn in self._indexes if p != prefix]
         self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
-        with self._map("index_prefix"):
-            conn = self._conn()
-            if conn.execute(_IS_INDEXED, (prefix,)).fetchone() is not None:
-                return
+        self._unchecked = self._unchecked | {prefix}
+
+    def _label_earlier_rows(self, conn: sqlite3.Connection, prefix: str) -> None:
+        """Once per prefix and file: label the rows stored before anyone indexed the prefix."""
+        if conn.execute(_IS_INDEXED, (prefix,)).fetchone() is None:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if conn.execute(_IS_INDEXED, (prefix,)).fetchone() is None:
@@ -122,6 +126,7 @@ class SQLiteIndex:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._unchecked = self._unchecked - {prefix}
 
     def _label_existing(self, conn: sqlite3.Connection, prefix: str) -> None:
         upper = successor(prefix)
@@ -149,6 +154,8 @@ class SQLiteIndex:
         params += [label for label in labels if label is not None]
         params.append(limit)
         with self._map("page"):
+            if prefix in self._unchecked:
+                self._label_earlier_rows(self._conn(), prefix)
             rows = self._conn().execute(_page_sql(newest, after is not None, labels), params)
             return [IndexedEntry(*row) for row in rows]
 
