@@ -57,12 +57,14 @@ def label_row(
         if key.startswith(prefix):
             try:
                 labels = labeler(value)
-            except Exception:  # a labeler must not raise; if it does, the row is not listed
-                _logger.exception("the labeler of index %r raised; the entry is not listed", prefix)
+                if labels is None:
+                    return ("", None, None)
+                first, second = labels
+                first.encode("utf-8"), second.encode("utf-8")  # str, storable as text
+            except Exception:  # a labeler must not fail; if it does, the row is not listed
+                _logger.exception("the labeler of index %r failed; the entry is not listed", prefix)
                 return ("", None, None)
-            if labels is None:
-                return ("", None, None)
-            return (prefix, labels[0], labels[1])
+            return (prefix, first, second)
     return _UNLABELLED
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from llm_core.sessions._codec import MAX_DEPTH, Signer
 from llm_core.sessions._lifecycle import CacheOp, Claim, Keyspace, Record, cas, confirm, load
+from llm_core.sessions._listing import SessionOrder, session_labels
+from llm_core.sessions._paging import page_stores
 from llm_core.sessions._schema import SchemaLike, schema_errors, to_schema
 from llm_core.sessions._snapshot import SNAPSHOT_VERSION, ResumeSnapshot
 from llm_core.sessions._store import (
@@ -16,6 +18,7 @@ from llm_core.sessions._store import (
     DEFAULT_RESULT_TTL,
     SESSION_KEY_PREFIX,
     SessionInfo,
+    SessionPage,
     SessionStore,
     aperform,
     check_token,
@@ -43,6 +46,8 @@ __all__ = [
     "ResumeSnapshot",
     "SchemaLike",
     "SessionInfo",
+    "SessionOrder",
+    "SessionPage",
     "SessionStore",
     "Signer",
     "StateTypes",
@@ -53,8 +58,10 @@ __all__ = [
     "describe_token_shape",
     "load",
     "mint_token",
+    "page_stores",
     "perform",
     "schema_errors",
+    "session_labels",
     "to_schema",
     "token_expiry",
 ]

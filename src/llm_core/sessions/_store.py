@@ -8,15 +8,32 @@ one place a cache without an atomic compare-and-set gets an emulated one (get, c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llm_core.cache import Cache, CacheCapabilities, ListableCache
+from llm_core.cache import (
+    Cache,
+    CacheCapabilities,
+    IndexedCache,
+    IndexedEntry,
+    ListableCache,
+    capabilities_of,
+)
 from llm_core.errors import ConfigurationError, InvalidSnapshotError, InvalidTokenError
 from llm_core.sessions._codec import Signer
 from llm_core.sessions._lifecycle import CacheOp, Keyspace, Record, Steps, cas, load
+from llm_core.sessions._listing import (
+    ORDERS,
+    PageRequest,
+    SessionOrder,
+    decode_cursor,
+    encode_cursor,
+    session_labels,
+    walk,
+)
 from llm_core.sessions._snapshot import ResumeSnapshot
 from llm_core.sessions._types import StateTypes
 
@@ -25,6 +42,7 @@ __all__ = [
     "DEFAULT_RESULT_TTL",
     "SESSION_KEY_PREFIX",
     "SessionInfo",
+    "SessionPage",
     "SessionStore",
     "aperform",
     "check_token",
@@ -36,6 +54,10 @@ DEFAULT_LEASE_TTL = 300.0
 """Seconds a resume holds a claimed session before another resume may take it over."""
 DEFAULT_RESULT_TTL = 900.0
 """Seconds a completed or cancelled session's record is kept (replays, clear errors)."""
+
+
+def _with_deadline(info: SessionInfo, deadline: float) -> SessionInfo:
+    return SessionInfo(info.token, info.status, info.snapshot, info.problem, deadline)
 
 
 def check_token(token: object) -> str:
@@ -122,6 +144,16 @@ class SessionInfo:
     status: str  # pending | claimed | completed | cancelled | invalid
     snapshot: ResumeSnapshot | None
     problem: str | None = None
+    deadline: float | None = None
+    """When a listing shows it: the deadline it is ordered by (the cache's, else the expiry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of a listing; pass ``cursor`` back for the next (``None``: this is the last)."""
+
+    items: list[SessionInfo]
+    cursor: str | None
 
 
 class SessionStore:
@@ -130,7 +162,7 @@ class SessionStore:
     ``secret_key``/``previous_keys`` must be the runtime's, or signed records read as invalid.
     """
 
-    __slots__ = ("cache", "clock", "space")
+    __slots__ = ("cache", "clock", "indexed", "space")
 
     def __init__(
         self,
@@ -154,6 +186,10 @@ class SessionStore:
             prefix, Signer(secret_key, previous_keys), types=StateTypes(state_types)
         )
         self.clock = clock
+        self.indexed = capabilities_of(cache).index and isinstance(cache, IndexedCache)
+        """True if the cache indexes this store's sessions: pages read only what they show."""
+        if self.indexed:
+            cache.index_prefix(prefix, session_labels)  # type: ignore[attr-defined]
 
     @property
     def prefix(self) -> str:
@@ -199,6 +235,170 @@ class SessionStore:
         if not include_finished:
             found = [i for i in found if i.status not in ("completed", "cancelled")]
         return sorted(found, key=lambda i: i.snapshot.created_at if i.snapshot else 0.0)
+
+    def page(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        recipe: str | None = None,
+        kind: str | None = None,
+        order: SessionOrder = "expiring",
+    ) -> SessionPage:
+        """Pending and claimed sessions, one page at a time, by deadline (``order``:
+        ``"expiring"`` soonest first, ``"newest"`` latest first), filtered by recipe and pause
+        kind.  On an indexed cache it reads only the records it shows; on another listable
+        cache it reads every record.  An unreadable record is listed as ``invalid``."""
+        after, newest, labels = self.page_args(limit, cursor, recipe, kind, order)
+        items, position = self.page_at(after, newest, labels, limit)
+        return self._made_page(items, position, order)
+
+    def page_at(
+        self,
+        after: tuple[float, str] | None,
+        newest: bool,
+        labels: tuple[str | None, str | None],
+        limit: int,
+    ) -> tuple[list[SessionInfo], tuple[float, str] | None]:
+        """A page from the position ``after`` (checked arguments; see :func:`page_stores`):
+        the sessions and the position of the last one, ``None`` if nothing follows."""
+        if not self.indexed:
+            return self._page_by_reading_all(after, newest, labels, limit)
+        steps = walk(after, newest, labels, limit, self._shown(labels))
+        found: list[IndexedEntry] | None = None
+        try:
+            while True:
+                request = steps.send(found)  # type: ignore[arg-type]
+                found = self._request(request)
+        except StopIteration as stop:
+            result: tuple[list[SessionInfo], tuple[float, str] | None] = stop.value
+            return result
+
+    async def apage(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        recipe: str | None = None,
+        kind: str | None = None,
+        order: SessionOrder = "expiring",
+    ) -> SessionPage:
+        """Async face of :meth:`page`."""
+        if not self.indexed:
+            return await asyncio.to_thread(
+                lambda: self.page(limit=limit, cursor=cursor, recipe=recipe, kind=kind, order=order)
+            )
+        after, newest, labels = self.page_args(limit, cursor, recipe, kind, order)
+        steps = walk(after, newest, labels, limit, self._shown(labels))
+        found: list[IndexedEntry] | None = None
+        try:
+            while True:
+                request = steps.send(found)  # type: ignore[arg-type]
+                found = await self._arequest(request)
+        except StopIteration as stop:
+            items, position = stop.value
+            return self._made_page(items, position, order)
+
+    def _request(self, request: PageRequest) -> list[IndexedEntry]:
+        cache: Any = self.cache
+        found: list[IndexedEntry] = cache.page(
+            self.prefix,
+            after=request.after,
+            newest=request.newest,
+            labels=request.labels,
+            limit=request.limit,
+        )
+        return found
+
+    async def _arequest(self, request: PageRequest) -> list[IndexedEntry]:
+        cache: Any = self.cache
+        found: list[IndexedEntry] = await cache.apage(
+            self.prefix,
+            after=request.after,
+            newest=request.newest,
+            labels=request.labels,
+            limit=request.limit,
+        )
+        return found
+
+    def page_args(
+        self,
+        limit: object,
+        cursor: object,
+        recipe: object,
+        kind: object,
+        order: object,
+    ) -> tuple[tuple[float, str] | None, bool, tuple[str | None, str | None]]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ConfigurationError(f"limit is an int from 1 to 1000, got {limit!r:.40}")
+        if order not in ORDERS:
+            raise ConfigurationError(f"order is one of {ORDERS}, got {order!r:.40}")
+        for name, value in (("recipe", recipe), ("kind", kind)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigurationError(f"{name} is a non-empty str or None, got {value!r:.40}")
+        if not self.indexed and not isinstance(self.cache, ListableCache):
+            raise ConfigurationError(f"{type(self.cache).__name__} cannot list its sessions")
+        try:
+            after = None if cursor is None else decode_cursor(cursor, order)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        return after, order == "newest", (recipe, kind)  # type: ignore[return-value]
+
+    def _made_page(
+        self, items: list[SessionInfo], position: tuple[float, str] | None, order: SessionOrder
+    ) -> SessionPage:
+        return SessionPage(items, None if position is None else encode_cursor(order, position))
+
+    def _shown(
+        self, labels: tuple[str | None, str | None]
+    ) -> Callable[[IndexedEntry], SessionInfo | None]:
+        """What a page shows of an indexed entry: verified again, since labels are not."""
+        space, cut = self.space, len(self.prefix)
+        recipe, kind = labels
+
+        def show(entry: IndexedEntry) -> SessionInfo | None:
+            token = entry.key[cut:]
+            try:
+                record = space.parse(entry.key, token, entry.value)
+            except InvalidSnapshotError as exc:
+                return SessionInfo(token, "invalid", None, str(exc), entry.expires_at)
+            snapshot = record.snapshot
+            if snapshot is None or record.status not in ("pending", "claimed"):
+                return None
+            if (recipe is not None and snapshot.recipe != recipe) or (
+                kind is not None and snapshot.pause_kind != kind
+            ):
+                return None
+            return SessionInfo(token, record.status, snapshot, None, entry.expires_at)
+
+        return show
+
+    def _page_by_reading_all(
+        self,
+        after: tuple[float, str] | None,
+        newest: bool,
+        labels: tuple[str | None, str | None],
+        limit: int,
+    ) -> tuple[list[SessionInfo], tuple[float, str] | None]:
+        """A page of a cache without an index: every record read, sorted, cut."""
+        recipe, kind = labels
+        listed: list[tuple[tuple[float, str], SessionInfo]] = []
+        for info in self.sessions():
+            s = info.snapshot
+            if s is not None and (
+                (recipe is not None and s.recipe != recipe)
+                or (kind is not None and s.pause_kind != kind)
+            ):
+                continue
+            deadline = s.expires_at if s is not None else 0.0
+            position = (deadline, self.prefix + info.token)
+            if after is not None and (position <= after if not newest else position >= after):
+                continue
+            listed.append((position, _with_deadline(info, deadline)))
+        listed.sort(key=lambda item: item[0], reverse=newest)
+        shown = listed[:limit]
+        more = len(listed) > limit
+        return [info for _, info in shown], (shown[-1][0] if more else None)
 
     def compare_and_set(
         self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None
