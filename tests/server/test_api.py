@@ -105,6 +105,10 @@ def test_a_custom_workflow_and_paging(server: Server) -> None:
             if cursor is None:
                 break
         assert set(tokens) <= set(seen) and len(seen) == len(set(seen))
+        assert [t for t in seen if t in tokens] == tokens  # soonest deadline first
+        newest = api.get("/sessions", params={"recipe": "tweet", "order": "newest", "limit": 500})
+        assert [i["token"] for i in newest.json()["items"] if i["token"] in tokens] == tokens[::-1]
+        is_problem(api.get("/sessions", params={"order": "oldest"}), 422, "invalid_request")
         bad = api.post(f"/sessions/{tokens[0]}/resume", json={"input": {"approved": "yes"}})
         is_problem(bad, 422, "invalid_resume_input")
         assert api.get(f"/sessions/{tokens[0]}").json()["status"] == "pending"  # untouched

@@ -230,3 +230,15 @@ def test_the_labeler_reads_a_real_record_and_a_long_head(cache: Any, clock: Manu
     rt = runtime(cache, clock, "r" * 5000, "k")
     (token,) = pause_many(rt, clock, 1)
     assert session_labels(cache.get(SESSION_KEY_PREFIX + token)) == ("r" * 5000, "k")
+
+
+def test_a_runtime_pages_its_own_recipe(cache: Any, clock: ManualClock) -> None:
+    mine = runtime(cache, clock, "mine", "human")
+    other = runtime(cache, clock, "other", "human")
+    tokens = pause_many(mine, clock, 3)
+    pause_many(other, clock, 2)
+    page = mine.sessions_page(limit=2, order="newest")
+    assert [i.token for i in page.items] == [tokens[2], tokens[1]]
+    rest = asyncio.run(mine.asessions_page(limit=2, order="newest", cursor=page.cursor))
+    assert ([i.token for i in rest.items], rest.cursor) == ([tokens[0]], None)
+    assert mine.sessions_page(kind="tool").items == []

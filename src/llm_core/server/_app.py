@@ -217,7 +217,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.get(
         "/sessions",
         tags=["sessions"],
-        summary="List sessions (pending and claimed by default), oldest first, paged",
+        summary="List pending and claimed sessions by deadline (soonest first, or newest), paged",
         responses=_problems(401, 422, 503),
     )
     def list_sessions(
@@ -227,10 +227,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         recipe: str | None = Query(default=None),
         kind: str | None = Query(default=None, description="the pause kind"),
         status: str | None = Query(default=None, description="pending | claimed | invalid"),
+        order: str = Query(
+            default="expiring", description="expiring (soonest deadline first) | newest"
+        ),
         authorization: str | None = Header(default=None),
     ) -> dict[str, Any]:
         reviewer(request, authorization)
-        return service.list(limit=limit, cursor=cursor, recipe=recipe, kind=kind, status=status)
+        return service.list(
+            limit=limit, cursor=cursor, recipe=recipe, kind=kind, status=status, order=order
+        )
 
     @app.get(
         "/sessions/{token}",

@@ -4,19 +4,24 @@ with the audit record of who decided; every failure a :class:`Problem` (RFC 9457
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from llm_core._log import get_logger
 from llm_core.errors import CacheUnavailableError, ConfigurationError, InvalidTokenError
 from llm_core.server._apps import Apps, parse_token
-from llm_core.sessions import DEFAULT_RESULT_TTL, Record, SessionInfo, SessionStore
+from llm_core.sessions import (
+    DEFAULT_RESULT_TTL,
+    Record,
+    SessionInfo,
+    SessionOrder,
+    SessionStore,
+    page_stores,
+)
 from llm_core.workflow import Error, Ok, Outcome, Paused, Runtime
 
 __all__ = ["AUDIT_PREFIX", "STATUS_OF_KIND", "Problem", "Service"]
@@ -107,22 +112,6 @@ def problem_of(outcome: Error) -> Problem:
     return Problem(outcome.kind, detail, **extra)
 
 
-def _cursor(created_at: float, token: str) -> str:
-    raw = json.dumps([created_at, token]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _uncursor(text: str) -> tuple[float, str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        created, token = value
-        if isinstance(created, int | float) and isinstance(token, str):
-            return float(created), token
-    except (ValueError, TypeError, binascii.Error):
-        pass
-    raise Problem("invalid_request", "malformed cursor: pass next_cursor as it was returned")
-
-
 @dataclass
 class Service:
     """Sessions over HTTP: the API and the inbox call these (sync: FastAPI runs them in its
@@ -190,39 +179,37 @@ class Service:
         recipe: str | None = None,
         kind: str | None = None,
         status: str | None = None,
+        order: str = "expiring",
     ) -> dict[str, Any]:
         if not 1 <= limit <= 500:
             raise Problem("invalid_request", "limit must be between 1 and 500")
-        if not self.apps.listable:
+        if status not in (None, "pending", "claimed", "invalid"):
+            raise Problem("invalid_request", "status is one of pending, claimed, invalid")
+        if order not in get_args(SessionOrder):
+            raise Problem("invalid_request", "order is one of expiring, newest")
+        stores = [store for store in self.apps.stores() if store.indexed or store.listable]
+        if not stores:
             raise Problem(
                 "invalid_request",
                 f"{type(self.apps.cache).__name__} cannot list its keys; use SQLite or Redis",
                 status=501,
             )
-        after = _uncursor(cursor) if cursor else None
+        try:
+            page = self._guard(
+                lambda: page_stores(
+                    stores,
+                    limit=limit,
+                    cursor=cursor,
+                    recipe=recipe,
+                    kind=kind,
+                    order=order,  # type: ignore[arg-type]
+                )
+            )
+        except ConfigurationError as exc:
+            raise Problem("invalid_request", str(exc)) from None
         now = self.clock()
-        items: list[dict[str, Any]] = []
-        more = False
-        for info in self._guard(self.apps.sessions):
-            s = info.snapshot
-            at = (s.created_at if s else 0.0, info.token)
-            if after is not None and at <= after:
-                continue
-            if recipe is not None and (s is None or s.recipe != recipe):
-                continue
-            if kind is not None and (s is None or s.pause_kind != kind):
-                continue
-            if status is not None and info.status != status:
-                continue
-            if len(items) == limit:
-                more = True
-                break
-            items.append(self.view(info, now))
-        next_cursor = None
-        if more and items:
-            last = items[-1]
-            next_cursor = _cursor(last["created_at"] or 0.0, last["token"])
-        return {"items": items, "next_cursor": next_cursor}
+        items = [self.view(info, now) for info in page.items if status in (None, info.status)]
+        return {"items": items, "next_cursor": page.cursor}
 
     def show(self, token: str) -> dict[str, Any]:
         token, expiry = self._token(token)

@@ -17,6 +17,8 @@ from llm_core.sessions import (
     SESSION_KEY_PREFIX,
     Keyspace,
     SessionInfo,
+    SessionOrder,
+    SessionPage,
     SessionStore,
     Signer,
     StateTypes,
@@ -144,12 +146,41 @@ class Runtime:
         return await drive_async(cancel_flow(self._plan, token), self._store_cache)
 
     def sessions(self) -> list[SessionInfo]:
-        """This runtime's pending and claimed sessions, oldest first (needs a listable cache)."""
+        """This runtime's pending and claimed sessions, oldest first (needs a listable cache;
+        reads every record: prefer :meth:`sessions_page` on a large store)."""
         return [
             s
             for s in self._store.sessions()
             if s.snapshot is None or s.snapshot.recipe == self.recipe
         ]
+
+    def sessions_page(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        kind: str | None = None,
+        order: SessionOrder = "expiring",
+    ) -> SessionPage:
+        """One page of this recipe's pending and claimed sessions by deadline (``"expiring"``
+        soonest first, ``"newest"`` latest first); pass ``page.cursor`` back for the next.  On
+        an indexed cache (SQLite, PostgreSQL, Redis) it reads only the records it shows."""
+        return self._store.page(
+            limit=limit, cursor=cursor, recipe=self.recipe, kind=kind, order=order
+        )
+
+    async def asessions_page(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        kind: str | None = None,
+        order: SessionOrder = "expiring",
+    ) -> SessionPage:
+        """Async face of :meth:`sessions_page`."""
+        return await self._store.apage(
+            limit=limit, cursor=cursor, recipe=self.recipe, kind=kind, order=order
+        )
 
     # --- introspection -----------------------------------------------------------------
 
