@@ -71,6 +71,13 @@ FILES: dict[str, frozenset[str]] = {
     "tests/server/test_sweeper.py": frozenset({"server"}),
     # 1,000 runs and 1,000 resumes through the API, 50 clients
     "tests/server/test_load.py": frozenset({"server"}),
+    # --model: LangChain's init_chat_model (langchain), the fake chat model of
+    # tests/server/tool_app.py; the OpenAI stand-in tests skip without langchain-openai (dev)
+    "tests/test_cli_model.py": frozenset({"langchain"}),
+    # the inbox's tool-call form: the FastAPI app in-process, and in Chromium against
+    # `llm-core serve --model` with LangChain's fake chat model and @tool tools
+    "tests/server/test_inbox_tool_call.py": frozenset({"server", "langchain"}),
+    "tests/server/test_browser_tool_call.py": frozenset({"server", "langchain"}),
     # spans captured with the OpenTelemetry SDK's in-memory exporter
     "tests/test_otel.py": frozenset({"otel"}),
     # PostgresCache on the real server (127.0.0.1:5432, database test)

@@ -14,6 +14,7 @@ MODULES = [
     "bench.http_bench",
     "bench.scale_bench",
     "bench.conversation_bench",
+    "bench.listing_bench",
 ]
 
 

@@ -32,6 +32,7 @@ from llm_core.cli._common import (
     EXIT_CODES,
     EXIT_FAILED,
     EXIT_USAGE,
+    MODEL_ENV,
     _fail,
     _safe,
     _secret_key,
@@ -111,9 +112,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(f"--cache {url!r}: {exc}", EXIT_USAGE, as_json, "usage")
     try:
         spec = getattr(args, "app", None) or os.environ.get(APP_ENV, "").strip() or None
+        model = getattr(args, "model", None) or os.environ.get(MODEL_ENV, "").strip() or None
         if args.command == "serve":
-            return _serve(args, cache, url, spec)
-        apps = load_apps(spec, cache, _secret_key(args))
+            return _serve(args, cache, url, spec, model)
+        # only a run or a resume calls the model: the sessions commands do not make one
+        model = model if args.command in ("run", "resume") else None
+        apps = load_apps(spec, cache, _secret_key(args), model=model)
         if args.command == "sessions" and args.action == "list":
             return _sessions_list(apps, cache, as_json, sys.stdout)
         if args.command == "sessions" and args.action == "show":

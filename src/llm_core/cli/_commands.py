@@ -239,12 +239,12 @@ def _report(
 
 def _next_hint(args: argparse.Namespace, outcome: Outcome) -> tuple[str, str]:
     """What ``next: llm-core resume TOKEN ...`` needs to reach the same session from another
-    shell: the options given here (``--cache``, ``--app``, ``--secret-key-file``), and an
-    example answer fit for what the pause expects."""
+    shell: the options given here (``--cache``, ``--app``, ``--model``, ``--secret-key-file``),
+    and an example answer fit for what the pause expects."""
     if not isinstance(outcome, Paused):
         return "", ""
     hint = ""
-    for option in ("cache", "app", "secret_key_file"):
+    for option in ("cache", "app", "model", "secret_key_file"):
         value = getattr(args, option, None)
         if value:
             hint += f" --{option.replace('_', '-')} {shlex.quote(str(value))}"

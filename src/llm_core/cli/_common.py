@@ -15,6 +15,7 @@ from typing import Any
 CACHE_ENV = "LLM_CORE_CACHE_URL"
 SECRET_KEY_ENV = "LLM_CORE_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
 APP_ENV = "LLM_CORE_APP"
+MODEL_ENV = "LLM_CORE_MODEL"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,6 +61,7 @@ examples:
   llm-core sessions show TOKEN
   llm-core sessions cancel TOKEN
   llm-core --app myapp.flows:runtime run tweet "Launch day"
+  llm-core --model openai:gpt-4o-mini run hitl-gate "Announce the 2.4 release"
   llm-core serve --app myapp.flows:runtime --port 8000
   LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 llm-core sessions list --json
 """

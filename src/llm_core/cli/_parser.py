@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from llm_core import __version__
-from llm_core.cli._common import _EPILOG, APP_ENV, CACHE_ENV, SECRET_KEY_ENV, _seconds
+from llm_core.cli._common import _EPILOG, APP_ENV, CACHE_ENV, MODEL_ENV, SECRET_KEY_ENV, _seconds
 from llm_core.workflow import recipe_names
 
 # --- argument parsing --------------------------------------------------------------------
@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help=f"load your workflows: a Runtime, a Workflow, a list of them or a zero-argument "
         f"factory, as package.module:attr (default: ${APP_ENV}; the built-in recipes stay)",
+    )
+    common.add_argument(
+        "--model",
+        metavar="PROVIDER:NAME",
+        default=argparse.SUPPRESS,
+        help=f"the chat model for run, resume and serve, made by LangChain's init_chat_model "
+        f"(e.g. openai:gpt-4o-mini; needs langchain and the provider's package), or "
+        f"package.module:attr naming a model or a factory (default: ${MODEL_ENV})",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"

@@ -13,7 +13,9 @@ from llm_core.cli._common import EXIT_OK, _safe, _secret_key, _UsageError
 from llm_core.server._apps import Apps, load_apps
 
 
-def _serve(args: argparse.Namespace, cache: Cache, url: str, spec: str | None) -> int:
+def _serve(
+    args: argparse.Namespace, cache: Cache, url: str, spec: str | None, model: str | None = None
+) -> int:
     from llm_core.server._auth import is_loopback, load_keys
 
     keys = load_keys(args.api_keys)
@@ -33,7 +35,7 @@ def _serve(args: argparse.Namespace, cache: Cache, url: str, spec: str | None) -
     key = _secret_key(args)
     notifier = _notifier(args)
     plugins = (notifier.plugin(),) if notifier is not None else ()
-    apps = load_apps(spec, cache, key, plugins)
+    apps = load_apps(spec, cache, key, plugins, model=model)
     if args.demo:
         _demo_sessions(apps)
     config = ServerConfig(

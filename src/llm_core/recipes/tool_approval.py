@@ -56,7 +56,14 @@ from llm_core.workflow import (
 from llm_core.workflow.models import message_text
 from llm_core.workflow.steps import StepResult
 
-__all__ = ["DECISIONS", "NAME", "PAUSE_KIND", "decision_schema", "tool_approval"]
+__all__ = [
+    "DECISIONS",
+    "NAME",
+    "PAUSE_KIND",
+    "decision_schema",
+    "tool_approval",
+    "tool_approval_workflow",
+]
 
 NAME = "tool-approval"
 PAUSE_KIND = "tool_call"
@@ -331,6 +338,43 @@ def _plugins(options: BuildOptions) -> Sequence[Plugin]:
 register_recipe(NAME, _plugins, replace=True)
 
 
+def tool_approval_workflow(
+    tools: Sequence[Any],
+    require_approval: Collection[str] | None = None,
+    model: Any | None = None,
+    *,
+    max_model_calls: int = DEFAULT_MAX_MODEL_CALLS,
+    session_ttl: float | None = None,
+) -> Workflow:
+    """The ``tool-approval`` ``Workflow`` with these tools and this approval policy, not built:
+    for ``--app`` (the CLI and the server give it their cache, key and ``--model``).  ``model``
+    may be left out when ``--model`` gives one; the arguments are as for :func:`tool_approval`.
+    """
+    by_name: dict[str, Any] = {}
+    for tool in tools:
+        name = tool_name(tool)
+        if name in by_name:
+            raise ConfigurationError(f"two tools are named {name!r}")
+        by_name[name] = tool
+    if isinstance(require_approval, str):
+        raise ConfigurationError("require_approval takes tool names, e.g. ['send_email']")
+    unknown = sorted(set(require_approval or ()) - by_name.keys())
+    if unknown:
+        raise ConfigurationError(f"require_approval names unknown tools {unknown}")
+    if type(max_model_calls) is not int or max_model_calls < 1:
+        raise ConfigurationError("max_model_calls must be an int >= 1")
+    ttl = DEFAULT_SESSION_TTL if session_ttl is None else session_ttl
+    chat = None if model is None else as_chat_model(model)
+    return Workflow.recipe(NAME).use(
+        Plugin(key="adapter.model", adapters=AdapterBundle(model=chat, tools=by_name)),
+        Plugin(
+            key=f"{NAME}.policy",
+            steps=(_agent_step(require_approval, max_model_calls, ttl),),
+            description="which tools need approval",
+        ),
+    )
+
+
 def tool_approval(
     model: Any,
     tools: Sequence[Any],
@@ -357,28 +401,9 @@ def tool_approval(
     ``max_model_calls``: model calls per run before it fails.  The rest as for ``hitl_gate`` /
     ``Workflow.build``.
     """
-    chat = as_chat_model(model)
-    by_name: dict[str, Any] = {}
-    for tool in tools:
-        name = tool_name(tool)
-        if name in by_name:
-            raise ConfigurationError(f"two tools are named {name!r}")
-        by_name[name] = tool
-    if isinstance(require_approval, str):
-        raise ConfigurationError("require_approval takes tool names, e.g. ['send_email']")
-    unknown = sorted(set(require_approval or ()) - by_name.keys())
-    if unknown:
-        raise ConfigurationError(f"require_approval names unknown tools {unknown}")
-    if type(max_model_calls) is not int or max_model_calls < 1:
-        raise ConfigurationError("max_model_calls must be an int >= 1")
-    ttl = DEFAULT_SESSION_TTL if session_ttl is None else session_ttl
-    workflow = Workflow.recipe(NAME).use(
-        Plugin(key="adapter.model", adapters=AdapterBundle(model=chat, tools=by_name)),
-        Plugin(
-            key=f"{NAME}.policy",
-            steps=(_agent_step(require_approval, max_model_calls, ttl),),
-            description="which tools need approval",
-        ),
+    as_chat_model(model)  # a model that is not one fails here, before the tools are looked at
+    workflow = tool_approval_workflow(
+        tools, require_approval, model, max_model_calls=max_model_calls, session_ttl=session_ttl
     )
     if cache is not None:
         workflow = workflow.use(

@@ -221,8 +221,16 @@ def load_apps(
     cache: Cache,
     secret_key: str | None,
     plugins: tuple[Plugin, ...] = (),
+    model: Any | None = None,
 ) -> Apps:
-    """The built-in recipes on ``cache``, plus (and overridden by) what ``spec`` names."""
+    """The built-in recipes on ``cache``, plus (and overridden by) what ``spec`` names.
+
+    ``model`` (``--model``): a ``provider:name`` or ``package.module:attr`` spec, or a chat model
+    object, given to every workflow built here (not to prebuilt runtimes); see ``_model``."""
+    if model is not None:
+        from llm_core.server._model import load_model, model_plugin
+
+        plugins = (*plugins, model_plugin(load_model(model) if isinstance(model, str) else model))
     apps = Apps(cache=cache, secret_key=secret_key, spec=spec)
     for name in recipe_names():
         apps.builders[name] = _workflow_builder(Workflow.recipe(name), cache, secret_key, plugins)

@@ -21,6 +21,7 @@ from jinja2 import DictLoader, Environment
 from markupsafe import Markup
 
 from llm_core.server._auth import Signer
+from llm_core.server._forms import answer_of, is_gate, schema_fields, tool_call_view
 from llm_core.server._service import Problem, Service
 from llm_core.server._templates import TEMPLATES
 
@@ -83,12 +84,47 @@ def render_value(value: Any, depth: int = 0) -> Markup:
         return Markup('<dl class="payload">') + Markup("").join(parts) + Markup("</dl>")
     if value is None:
         return Markup('<span class="empty">none</span>')
+    if isinstance(value, list) and value and all(_is_message(m) for m in value):
+        return _conversation(value)
     return Markup("<pre>{}</pre>").format(_dumps(value))
+
+
+def _is_message(value: Any) -> bool:
+    """A chat message (a LangChain message, or one as the API's JSON has it)."""
+    if isinstance(value, dict):
+        return isinstance(value.get("type"), str) and "content" in value
+    return isinstance(getattr(value, "type", None), str) and hasattr(value, "content")
+
+
+def _conversation(messages: list[Any]) -> Markup:
+    """A conversation, one message a line: who, the text, the tool calls asked for."""
+    items = []
+    for m in messages:
+        get = m.get if isinstance(m, dict) else lambda name, m=m: getattr(m, name, None)
+        content = get("content")
+        text = content if isinstance(content, str) else _dumps(content)
+        name = get("name") if get("type") == "tool" else None
+        calls = [
+            Markup(" <code>{}({})</code>").format(
+                c.get("name"), json.dumps(c.get("args"), ensure_ascii=False, default=str)
+            )
+            for c in get("tool_calls") or ()
+            if isinstance(c, dict)
+        ]
+        items.append(
+            Markup('<li><strong>{}</strong> <span class="text">{}</span>{}</li>').format(
+                f"{get('type')} {name}" if name else get("type"), text, Markup("").join(calls)
+            )
+        )
+    return Markup('<ol class="conversation">') + Markup("").join(items) + Markup("</ol>")
 
 
 def _preview(payload: Any) -> str:
     text: Any = payload
-    if isinstance(payload, dict):
+    if isinstance(payload, dict) and isinstance(payload.get("tool"), str):  # a tool call
+        arguments = json.dumps(payload.get("arguments"), ensure_ascii=False, default=str)
+        text = f"{payload['tool']} {arguments}"
+    elif isinstance(payload, dict):
         text = next((v for v in payload.values() if isinstance(v, str) and v), None)
         if text is None:
             text = json.dumps(payload, ensure_ascii=False, default=str)
@@ -96,77 +132,6 @@ def _preview(payload: Any) -> str:
         text = json.dumps(text, ensure_ascii=False, default=str)
     flat = " ".join(str(text).split())
     return flat if len(flat) <= _PREVIEW else flat[: _PREVIEW - 1] + "…"
-
-
-def _is_gate(expects: Any) -> bool:
-    props = expects.get("properties") if isinstance(expects, dict) else None
-    decision = props.get("decision") if isinstance(props, dict) else None
-    return isinstance(decision, dict) and set(decision.get("enum") or ()) >= {
-        "approve",
-        "reject",
-        "edit",
-    }
-
-
-def _fields(expects: Any) -> list[dict[str, Any]]:
-    """Form fields for an object schema's properties (others: one JSON text area)."""
-    if not isinstance(expects, dict) or not isinstance(expects.get("properties"), dict):
-        return []
-    listed = expects.get("required")
-    required: list[Any] = listed if isinstance(listed, list) else []
-    fields = []
-    for name, schema in expects["properties"].items():
-        if not isinstance(schema, dict):
-            schema = {}
-        kind = schema.get("type")
-        field: dict[str, Any] = {
-            "name": name,
-            "label": str(schema.get("title") or name),
-            "description": str(schema.get("description") or ""),
-            "required": name in required,
-            "widget": "json",
-            "kind": kind,
-        }
-        if isinstance(schema.get("enum"), list):
-            field["widget"] = "select"
-            field["options"] = [(json.dumps(v), str(v)) for v in schema["enum"]]
-            field["kind"] = "enum"
-        elif kind == "boolean":
-            field["widget"] = "select"
-            field["options"] = [("true", "yes"), ("false", "no")]
-        elif kind in ("integer", "number"):
-            field["widget"] = "number"
-            field["step"] = "1" if kind == "integer" else "any"
-        elif kind == "string":
-            short = isinstance(schema.get("maxLength"), int) and schema["maxLength"] <= 200
-            field["widget"] = "text" if short else "textarea"
-        fields.append(field)
-    return fields
-
-
-def _parse_fields(fields: list[dict[str, Any]], form: dict[str, str]) -> dict[str, Any]:
-    answer: dict[str, Any] = {}
-    for field in fields:
-        raw = form.get("f." + field["name"], "")
-        name = field["name"]
-        if raw == "" and field["kind"] != "string":
-            continue
-        if raw == "" and not field["required"]:
-            continue
-        try:
-            if field["kind"] in ("enum", "boolean"):
-                answer[name] = json.loads(raw)
-            elif field["kind"] == "integer":
-                answer[name] = int(raw)
-            elif field["kind"] == "number":
-                answer[name] = float(raw)
-            elif field["kind"] == "string":
-                answer[name] = raw
-            else:
-                answer[name] = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise Problem("invalid_resume_input", f"{field['label']}: not a valid value") from None
-    return answer
 
 
 def error_page(request: Request, problem: Problem) -> Response:
@@ -340,7 +305,8 @@ def add_inbox(app: FastAPI, service: Service, config: ServerConfig, signer: Sign
         s = service.show(token)
         now = time.time()
         payload = s.get("payload")
-        gate = _is_gate(s.get("expects"))
+        tool = tool_call_view(payload, s.get("expects"))
+        gate = tool is None and is_gate(s.get("expects"))
         draft = payload.get("draft") if isinstance(payload, dict) else None
         return page(
             request,
@@ -350,9 +316,10 @@ def add_inbox(app: FastAPI, service: Service, config: ServerConfig, signer: Sign
             s=s,
             age=_duration(now - s["created_at"]) if s.get("created_at") else "?",
             left=_duration(s["seconds_left"]) if s.get("seconds_left") is not None else "?",
+            tool=tool,
             gate=gate,
             gate_draft=draft if isinstance(draft, str) else "",
-            fields=[] if gate else _fields(s.get("expects")),
+            fields=[] if gate or tool else schema_fields(s.get("expects")),
             values=values or {},
             error=error,
             request_id=(values or {}).get("request_id") or uuid.uuid4().hex,
@@ -375,7 +342,7 @@ def add_inbox(app: FastAPI, service: Service, config: ServerConfig, signer: Sign
 
         s = await run_in_threadpool(service.show, token)
         try:
-            resume_input = _answer_of(s, values)
+            resume_input = answer_of(s, values)
             await run_in_threadpool(
                 lambda: service.resume(
                     token,
@@ -404,22 +371,3 @@ def add_inbox(app: FastAPI, service: Service, config: ServerConfig, signer: Sign
 
         await run_in_threadpool(lambda: service.cancel(token, by=who[0], via="inbox"))
         return RedirectResponse(f"/inbox/{quote(token)}", status_code=303)
-
-
-def _answer_of(session: dict[str, Any], values: dict[str, str]) -> Any:
-    expects = session.get("expects")
-    if _is_gate(expects):
-        decision = values.get("decision", "")
-        answer: dict[str, Any] = {"decision": decision}
-        if values.get("notes", "").strip():
-            answer["notes"] = values["notes"]
-        if decision == "edit":
-            answer["edited"] = values.get("edited", "")
-        return answer
-    fields = _fields(expects)
-    if fields:
-        return _parse_fields(fields, values)
-    try:
-        return json.loads(values.get("json", ""))
-    except (ValueError, RecursionError):
-        raise Problem("invalid_resume_input", "the answer is not valid JSON") from None

@@ -81,6 +81,13 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
 .status.cancelled, .status.invalid { background: #fef3f2; color: var(--bad); }
 .audit { font-size: 1rem; }
 .empty { color: var(--muted); }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .75rem 0 0; padding: .25rem .75rem .75rem; }
+legend { color: var(--muted); padding: 0 .25rem; }
+code.tool-name { font-size: 1rem; background: #eef2ff; color: var(--accent); border-radius: 4px; padding: .05rem .35rem; }
+.tool-description { color: var(--muted); margin-top: 0; }
+ol.conversation { padding-left: 1.25rem; margin: 0; }
+ol.conversation li { margin: .35rem 0; }
+ol.conversation .text { display: inline-block; padding: .2rem .5rem; }
 """,
     "inbox.html": """\
 {% extends "base.html" %}
@@ -128,6 +135,23 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
 {% extends "base.html" %}
 {% block title %}{{ s.recipe or "Session" }}{% endblock %}
 {% block main %}
+{% macro field(f, id) %}
+      <label for="{{ id }}">{{ f.label }}{% if f.required %} *{% endif %}</label>
+      {% if f.description %}<small>{{ f.description }}</small>{% endif %}
+      {% set current = values.get(f.input, f.value if f.value is defined else "") %}
+      {% if f.widget == "select" %}
+      <select id="{{ id }}" name="{{ f.input }}">
+        {% if not f.required %}<option value="">—</option>{% endif %}
+        {% for value, text in f.options %}<option value="{{ value }}"{% if current == value %} selected{% endif %}>{{ text }}</option>{% endfor %}
+      </select>
+      {% elif f.widget == "number" %}
+      <input id="{{ id }}" name="{{ f.input }}" type="number" step="{{ f.step }}" value="{{ current }}">
+      {% elif f.widget == "text" %}
+      <input id="{{ id }}" name="{{ f.input }}" type="text" value="{{ current }}">
+      {% else %}
+      <textarea id="{{ id }}" name="{{ f.input }}" rows="4"{% if f.widget == "json" %} placeholder="JSON"{% endif %}>{{ current }}</textarea>
+      {% endif %}
+{% endmacro %}
 <p><a href="/">← Inbox</a></p>
 <h1>{{ s.recipe or "Session" }} <span class="status {{ s.status }}">{{ s.status }}</span></h1>
 <dl class="meta">
@@ -155,11 +179,28 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
     {% endif %}
   {% endif %}
 </section>
+{% elif tool %}
+<section class="card tool-call">
+  <h2>The model wants to run <code class="tool-name">{{ tool.tool }}</code></h2>
+  {% if tool.description %}<p class="tool-description">{{ tool.description }}</p>{% endif %}
+  <h3>Arguments</h3>
+  <pre class="arguments">{{ tool.arguments_json }}</pre>
+  {% if tool.message %}
+  <h3>The model's message</h3>
+  <div class="text model-message">{{ tool.message }}</div>
+  {% endif %}
+  {% if tool.other_calls %}
+  <h3>Its other calls in this reply</h3>
+  <ul class="other-calls">{% for c in tool.other_calls %}<li><code>{{ c.name }}</code> <code>{{ dumps(c.args) }}</code></li>{% endfor %}</ul>
+  <small>Each call that needs approval is asked on its own page.</small>
+  {% endif %}
+</section>
 {% else %}
 <section class="card">
   <h2>What you are asked</h2>
   {{ render(s.payload) }}
 </section>
+{% endif %}
 {% if s.status == "pending" %}
 <section class="card">
   <h2>Your answer</h2>
@@ -167,7 +208,22 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
   <form method="post" action="/inbox/{{ s.token }}">
     <input type="hidden" name="csrf" value="{{ csrf }}">
     <input type="hidden" name="request_id" value="{{ request_id }}">
-    {% if gate %}
+    {% if tool %}
+      <fieldset class="arguments">
+        <legend>Arguments of <code>{{ tool.tool }}</code>: change them, then “Run with these arguments”</legend>
+        {% for f in tool.fields %}{{ field(f, "a-" ~ loop.index) }}{% else %}
+        <label for="arguments">Arguments (JSON)</label>
+        <textarea id="arguments" name="arguments" rows="8">{{ values.get("arguments", tool.arguments_json) }}</textarea>
+        {% endfor %}
+      </fieldset>
+      <label for="reason">Reason (required to reject: the model is told)</label>
+      <textarea id="reason" name="reason" rows="2">{{ values.get("reason", "") }}</textarea>
+      <div class="buttons">
+        <button type="submit" name="decision" value="approve" class="approve">Approve</button>
+        <button type="submit" name="decision" value="edit" class="edit">Run with these arguments</button>
+        <button type="submit" name="decision" value="reject" class="reject">Reject</button>
+      </div>
+    {% elif gate %}
       <label for="notes">Notes (optional)</label>
       <textarea id="notes" name="notes" rows="2">{{ values.get("notes", "") }}</textarea>
       <label for="edited">Edited text (for “Save edit”)</label>
@@ -178,22 +234,7 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
         <button type="submit" name="decision" value="reject" class="reject">Reject</button>
       </div>
     {% elif fields %}
-      {% for f in fields %}
-      <label for="f-{{ loop.index }}">{{ f.label }}{% if f.required %} *{% endif %}</label>
-      {% if f.description %}<small>{{ f.description }}</small>{% endif %}
-      {% if f.widget == "select" %}
-      <select id="f-{{ loop.index }}" name="f.{{ f.name }}">
-        {% if not f.required %}<option value="">—</option>{% endif %}
-        {% for value, text in f.options %}<option value="{{ value }}"{% if values.get("f." ~ f.name) == value %} selected{% endif %}>{{ text }}</option>{% endfor %}
-      </select>
-      {% elif f.widget == "number" %}
-      <input id="f-{{ loop.index }}" name="f.{{ f.name }}" type="number" step="{{ f.step }}" value="{{ values.get("f." ~ f.name, "") }}">
-      {% elif f.widget == "text" %}
-      <input id="f-{{ loop.index }}" name="f.{{ f.name }}" type="text" value="{{ values.get("f." ~ f.name, "") }}">
-      {% else %}
-      <textarea id="f-{{ loop.index }}" name="f.{{ f.name }}" rows="4" placeholder="JSON">{{ values.get("f." ~ f.name, "") }}</textarea>
-      {% endif %}
-      {% endfor %}
+      {% for f in fields %}{{ field(f, "f-" ~ loop.index) }}{% endfor %}
       <div class="buttons"><button type="submit" class="approve">Submit</button></div>
     {% else %}
       <label for="json">Answer (JSON)</label>
@@ -209,7 +250,6 @@ button.link { border: 0; background: none; color: var(--muted); text-decoration:
     <button type="submit" class="link">Cancel this run</button>
   </form>
 </section>
-{% endif %}
 {% endif %}
 {% endblock %}
 """,
