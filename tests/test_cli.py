@@ -247,3 +247,43 @@ def test_a_reader_that_goes_away_is_no_traceback(url: str) -> None:
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 1
     assert "Traceback" not in err
+
+
+def test_sessions_list_pages_with_a_cursor(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    tokens = [paused_token(capsys, url, f"d{i}") for i in range(5)]
+    listed, cursor = [], None
+    while True:
+        extra = ["--cursor", cursor] if cursor else []
+        code, out, _ = cli(
+            capsys, "--cache", url, "sessions", "list", "--limit", "2", "--json", *extra
+        )
+        assert code == 0
+        page = json.loads(out)
+        assert len(page["sessions"]) <= 2
+        listed += [row["token"] for row in page["sessions"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == tokens  # soonest deadline first: the pause order
+    code, out, err = cli(
+        capsys, "--cache", url, "sessions", "list", "--limit", "2", "--order", "newest"
+    )
+    assert [line.split()[0] for line in out.splitlines()[1:]] == tokens[:2:-1]
+    assert err.startswith("more: llm-core sessions list --cursor ")
+    code, out, _ = cli(capsys, "--cache", url, "sessions", "list", "--kind", "tool_call", "--json")
+    assert json.loads(out) == {"sessions": [], "next_cursor": None}
+    code, out, _ = cli(
+        capsys, "--cache", url, "sessions", "list", "--recipe", "hitl-gate", "--json"
+    )
+    assert [row["token"] for row in json.loads(out)["sessions"]] == tokens
+
+
+def test_sessions_list_refuses_a_bad_cursor_or_limit(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    code, _, err = cli(capsys, "--cache", url, "sessions", "list", "--cursor", "%%%")
+    assert code == 2 and "cursor" in err and "Traceback" not in err
+    for limit in ("0", "1001", "ten"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--cache", url, "sessions", "list", "--limit", limit])
+        assert exit_info.value.code == 2

@@ -212,18 +212,24 @@ def test_one_listing_over_several_stores(tmp_path: Path, clock: ManualClock) -> 
     [
         b"",
         b"\n",
+        b"not json",
         b"llm-core/2 -\n",
-        b'llm-core/2 -\n{"status":"completed","token":"t"}',
         b'llm-core/2 -\n{"status":"pending","snapshot":{"head":',
         b'llm-core/2 -\n{"status":"pending","snapshot":{"head":[1,2,3,4,5,6,7]}}',
         b'llm-core/2 -\n{"status":"pending","snapshot":{"head":["t","k",1,1,1,"r"]}}',
+        b'llm-core/2 -\n{"status":"pending","snapshot":{"head":["t","\\ud800",1,1,1,"r",""]}}',
         b'llm-core/2 -\n{"status":"pending","snapshot":{"head":' + b"[" * 100_000,
         b"\xff\xfe\n\xff",
     ],
     ids=repr,
 )
-def test_the_labeler_lists_nothing_it_cannot_read(value: bytes) -> None:
-    assert session_labels(value) is None
+def test_the_labeler_lists_what_it_cannot_read_as_unreadable(value: bytes) -> None:
+    assert session_labels(value) == ("", "")  # listed; shown as invalid once read
+
+
+def test_the_labeler_does_not_list_finished_records() -> None:
+    for status in (b"completed", b"cancelled"):
+        assert session_labels(b'llm-core/2 -\n{"status":"' + status + b'","token":"t"}') is None
 
 
 def test_the_labeler_reads_a_real_record_and_a_long_head(cache: Any, clock: ManualClock) -> None:

@@ -119,7 +119,7 @@ def _main(argv: Sequence[str] | None) -> int:
         model = model if args.command in ("run", "resume") else None
         apps = load_apps(spec, cache, _secret_key(args), model=model)
         if args.command == "sessions" and args.action == "list":
-            return _sessions_list(apps, cache, as_json, sys.stdout)
+            return _sessions_list(args, apps, cache, as_json, sys.stdout)
         if args.command == "sessions" and args.action == "show":
             return _sessions_show(args, apps, as_json, sys.stdout)
         if args.command == "sessions" and args.action == "sweep":

@@ -23,7 +23,7 @@ from llm_core.cli._common import (
 )
 from llm_core.errors import LlmCoreError
 from llm_core.server._apps import Apps, parse_token
-from llm_core.sessions import SessionInfo
+from llm_core.sessions import SessionInfo, page_stores
 from llm_core.workflow import Error, Ok, Outcome, Paused
 
 # --- commands ----------------------------------------------------------------------------
@@ -108,18 +108,30 @@ def _row(info: SessionInfo, now: float) -> dict[str, Any]:
     }
 
 
-def _sessions_list(apps: Apps, cache: Cache, as_json: bool, out: TextIO) -> int:
-    if not apps.listable:
+def _sessions_list(
+    args: argparse.Namespace, apps: Apps, cache: Cache, as_json: bool, out: TextIO
+) -> int:
+    """One page of pending and claimed sessions; the cursor of the next page, if any."""
+    stores = [store for store in apps.stores() if store.indexed or store.listable]
+    if not stores:
         raise _UsageError(f"{type(cache).__name__} cannot list its keys; use SQLite or Redis")
+    page = page_stores(
+        stores,
+        limit=args.limit,
+        cursor=args.cursor,
+        recipe=args.recipe,
+        kind=args.kind,
+        order=args.order,
+    )
     now = time.time()
-    rows = [_row(info, now) for info in apps.sessions()]
+    rows = [_row(info, now) for info in page.items]
     if as_json:
-        print(json.dumps({"sessions": rows}), file=out)
+        print(json.dumps({"sessions": rows, "next_cursor": page.cursor}), file=out)
         return EXIT_OK
     if not rows:
         print("no pending sessions", file=out)
-        return EXIT_OK
-    print(f"{'TOKEN':<40}  {'RECIPE':<12}  {'KIND':<8}  {'STATUS':<8}  TIME LEFT", file=out)
+    else:
+        print(f"{'TOKEN':<40}  {'RECIPE':<12}  {'KIND':<8}  {'STATUS':<8}  TIME LEFT", file=out)
     for row in rows:
         left = "-" if row["seconds_left"] is None else _duration(row["seconds_left"])
         print(
@@ -129,6 +141,8 @@ def _sessions_list(apps: Apps, cache: Cache, as_json: bool, out: TextIO) -> int:
             ),
             file=out,
         )
+    if page.cursor is not None:
+        print(f"more: llm-core sessions list --cursor {page.cursor}", file=sys.stderr)
     return EXIT_OK
 
 

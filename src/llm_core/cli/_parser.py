@@ -94,7 +94,21 @@ def _parser() -> argparse.ArgumentParser:
 
     sessions = commands.add_parser("sessions", parents=[common], help="inspect pending sessions")
     actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", parents=[common], help="pending tokens, pause kind, time left")
+    listing = actions.add_parser(
+        "list", parents=[common], help="pending tokens, pause kind, time left, one page at a time"
+    )
+    listing.add_argument(
+        "--limit", type=_page_size, default=50, metavar="N", help="sessions per page (1-1000)"
+    )
+    listing.add_argument("--cursor", metavar="CURSOR", help="the next page (printed by the last)")
+    listing.add_argument("--recipe", metavar="NAME", help="only this recipe's sessions")
+    listing.add_argument("--kind", metavar="KIND", help="only sessions paused with this kind")
+    listing.add_argument(
+        "--order",
+        choices=("expiring", "newest"),
+        default="expiring",
+        help="expiring: soonest deadline first (default); newest: latest deadline first",
+    )
     show = actions.add_parser(
         "show", parents=[common], help="one session: status, payload, what it expects, time left"
     )
@@ -104,6 +118,16 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("token", metavar="TOKEN")
     _serve_parser(commands, common)
     return parser
+
+
+def _page_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000, got {text!r}")
+    return size
 
 
 def _port(text: str) -> int:

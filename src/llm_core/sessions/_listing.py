@@ -33,22 +33,24 @@ SessionOrder = Literal["expiring", "newest"]
 of one TTL, the most recently paused first)."""
 ORDERS: tuple[SessionOrder, ...] = ("expiring", "newest")
 
-_LISTED = (b'{"status":"pending",', b'{"status":"claimed",')
+_FINISHED = (b'{"status":"completed",', b'{"status":"cancelled",')
 _HEAD = b'"snapshot":{"head":'
 _HEAD_WINDOW = 4096  # bytes after the head's start that hold it (longer heads: decoded whole)
+_UNREADABLE: Labels = ("", "")  # listed (and shown as invalid once read), matching no filter
 _head_decoder = json.JSONDecoder()
 
 
 def session_labels(value: bytes) -> Labels | None:
-    """``(recipe, pause kind)`` of a pending or claimed record, ``None`` for anything else
-    (finished, unreadable).  Reads only the record's head; never raises."""
+    """``(recipe, pause kind)`` of a pending or claimed record; ``None`` (not listed) for a
+    completed or cancelled one; ``("", "")`` for bytes it cannot read, so that a listing shows
+    them as invalid, as it would without an index.  Reads only the head; never raises."""
+    body_at = value.find(b"\n") + 1
+    if body_at and value.startswith(_FINISHED, body_at):
+        return None
     try:
-        body_at = value.find(b"\n") + 1
-        if not body_at or not value.startswith(_LISTED, body_at):
-            return None
         at = value.find(_HEAD, body_at)
         if at < 0:
-            return None
+            return _UNREADABLE
         start = at + len(_HEAD)
         window = value[start : start + _HEAD_WINDOW].decode("utf-8", "replace")
         try:
@@ -57,12 +59,12 @@ def session_labels(value: bytes) -> Labels | None:
             head, _ = _head_decoder.raw_decode(value[start:].decode("utf-8", "replace"))
         if type(head) is list and len(head) == 7:
             kind, recipe = head[1], head[5]
-            if type(kind) is str and type(recipe) is str:
-                recipe.encode("utf-8"), kind.encode("utf-8")  # a lone surrogate: not listed
+            if type(kind) is str and type(recipe) is str and kind and recipe:
+                recipe.encode("utf-8"), kind.encode("utf-8")  # a lone surrogate: unreadable
                 return (recipe, kind)
-    except Exception:  # hostile bytes: not listed (the record itself is reported when read)
-        return None
-    return None
+    except Exception:  # hostile bytes: shown as invalid when the listing reads them
+        return _UNREADABLE
+    return _UNREADABLE
 
 
 @dataclass(frozen=True, slots=True)
