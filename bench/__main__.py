@@ -15,6 +15,7 @@ MODULES = [
     "bench.scale_bench",
     "bench.conversation_bench",
     "bench.listing_bench",
+    "bench.churn_bench",
 ]
 
 
