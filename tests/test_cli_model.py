@@ -266,6 +266,18 @@ def test_the_model_env_var_and_the_sessions_commands(
     assert "--model 'not-a-spec'" in capsys.readouterr().err
 
 
+def test_tool_approval_without_its_tools_says_how_to_give_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the built-in recipe has no tools: --model alone is not enough, and the error says so
+    code = main(["--cache", "memory://", "--model", FAKE, "run", "tool-approval", "Hi"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tool-approval has no tools:" in err
+    assert "--app" in err and "recipes.tool_approval_workflow" in err
+    code = main(["--cache", "memory://", "run", "tool-approval", "Hi"])
+    assert code == 2 and "has no tools and no model" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -47,7 +47,16 @@ def _run(args: argparse.Namespace, apps: Apps) -> Outcome:
             f"no recipe named {args.recipe!r}; known recipes: {apps.names}"
             + ("" if apps.spec else " (load your own with --app package.module:attr)")
         )
-    return apps.runtime(args.recipe, args.session_ttl).run(value)
+    outcome = apps.runtime(args.recipe, args.session_ttl).run(value)
+    if args.recipe == "tool-approval" and isinstance(outcome, Error):
+        missing = [d.data["adapter"] for d in outcome.diagnostics if d.data and "adapter" in d.data]
+        if outcome.kind == "missing_requirement" and missing:  # nothing ran, nothing is stored
+            raise _UsageError(
+                f"tool-approval has no {' and no '.join(map(str, missing))}: give the model "
+                "with --model provider:name and your tools with --app, a Workflow made by "
+                "recipes.tool_approval_workflow([...]) (see docs/cli.md)"
+            )
+    return outcome
 
 
 def _resume_input(args: argparse.Namespace) -> Any:

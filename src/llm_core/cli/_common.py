@@ -40,7 +40,7 @@ _EPILOG = """\
 exit status:
   0  ok (run: finished or paused; resume: finished or paused again)
   1  a step failed, or another error
-  2  bad usage: unknown option, bad --cache URL, unknown recipe
+  2  bad usage: unknown option, bad --cache URL, unknown recipe, a --model that cannot be made
   3  session not found (unknown token, or finished longer ago than results are kept)
   4  session expired
   5  malformed token
@@ -62,6 +62,7 @@ examples:
   llm-core sessions cancel TOKEN
   llm-core --app myapp.flows:runtime run tweet "Launch day"
   llm-core --model openai:gpt-4o-mini run hitl-gate "Announce the 2.4 release"
+  llm-core --app myapp.agent:workflow --model openai:gpt-4o run tool-approval "Email Ada"
   llm-core serve --app myapp.flows:runtime --port 8000
   LLM_CORE_CACHE_URL=redis://127.0.0.1:6379/0 llm-core sessions list --json
 """
