@@ -36,10 +36,9 @@ from typing import Literal
 
 from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._errors import map_exceptions
-from llm_core.cache._sqlite_index import MIGRATE_V1, SQLiteIndex
+from llm_core.cache._sqlite_index import SQLiteIndex
 from llm_core.cache._sqlite_sql import (
     _CLEAR,
-    _CREATE,
     _DELETE,
     _GET,
     _KEYS_ALL,
@@ -53,6 +52,8 @@ from llm_core.cache._sqlite_sql import (
     cas_statement,
     cas_transaction,
     create_private_file,
+    create_schema_locked,
+    schema_version,
     successor,
     take_returning,
     take_transaction,
@@ -188,11 +189,11 @@ class SQLiteCache(SQLiteIndex):
         """Switch the file to WAL and create or check the schema."""
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            version = self._schema_version(conn)
+            version = schema_version(conn)
             if version is None or version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    version = self._create_schema_locked(conn)
+                    version = create_schema_locked(conn, SCHEMA_VERSION)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -212,32 +213,6 @@ class SQLiteCache(SQLiteIndex):
                 f"{self._path} has cache schema version {version}, newer than the {SCHEMA_VERSION} "
                 "this llm-core understands; upgrade llm-core or use another file"
             )
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int | None:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'llm_core_schema'"
-        ).fetchone()
-        if exists is None:
-            return None
-        row = conn.execute("SELECT max(version) FROM llm_core_schema").fetchone()
-        return None if row[0] is None else int(row[0])
-
-    def _create_schema_locked(self, conn: sqlite3.Connection) -> int:
-        # Re-check inside the write lock: another process may have won the race to create.
-        version = self._schema_version(conn)
-        if version == 1:  # the index columns came in version 2
-            for statement in MIGRATE_V1:
-                conn.execute(statement)
-            conn.execute("UPDATE llm_core_schema SET version = ?", (SCHEMA_VERSION,))
-            return SCHEMA_VERSION
-        if version is not None:
-            return version
-        conn.execute("CREATE TABLE llm_core_schema (version INTEGER NOT NULL)")
-        for statement in _CREATE:
-            conn.execute(statement)
-        conn.execute("INSERT INTO llm_core_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        return SCHEMA_VERSION
 
     def _map(self, operation: str) -> map_exceptions:
         """Any ``sqlite3.Error`` in the block → ``CacheUnavailableError`` (see :meth:`_error`)."""

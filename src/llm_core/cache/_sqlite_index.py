@@ -26,20 +26,9 @@ from llm_core.cache._contract import IndexedEntry, Labeler
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 
-__all__ = ["MIGRATE_V1", "SQLiteIndex", "label_row"]
+__all__ = ["SQLiteIndex", "label_row"]
 
 _logger = logging.getLogger("llm_core.cache")
-
-MIGRATE_V1 = (
-    "ALTER TABLE llm_core_cache ADD COLUMN ix TEXT",
-    "ALTER TABLE llm_core_cache ADD COLUMN label_a TEXT",
-    "ALTER TABLE llm_core_cache ADD COLUMN label_b TEXT",
-    "DROP INDEX IF EXISTS llm_core_cache_expires",
-    "CREATE INDEX IF NOT EXISTS llm_core_cache_deadline"
-    " ON llm_core_cache (expires_at, key) WHERE expires_at IS NOT NULL",
-    "CREATE TABLE IF NOT EXISTS llm_core_indexed (prefix TEXT PRIMARY KEY NOT NULL)",
-)
-"""Statements that take a version-1 file to version 2 (run once, under the write lock)."""
 
 _UNLABELLED: tuple[None, None, None] = (None, None, None)
 _IS_INDEXED = "SELECT 1 FROM llm_core_indexed WHERE prefix = ?"

@@ -30,6 +30,17 @@ _CREATE = (
     " ON llm_core_cache (expires_at, key) WHERE expires_at IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS llm_core_indexed (prefix TEXT PRIMARY KEY NOT NULL)",
 )
+MIGRATE_V1 = (
+    "ALTER TABLE llm_core_cache ADD COLUMN ix TEXT",
+    "ALTER TABLE llm_core_cache ADD COLUMN label_a TEXT",
+    "ALTER TABLE llm_core_cache ADD COLUMN label_b TEXT",
+    "DROP INDEX IF EXISTS llm_core_cache_expires",
+    "CREATE INDEX IF NOT EXISTS llm_core_cache_deadline"
+    " ON llm_core_cache (expires_at, key) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS llm_core_indexed (prefix TEXT PRIMARY KEY NOT NULL)",
+)
+"""Statements that take a version-1 file to version 2 (run once, under the write lock)."""
+
 _GET = "SELECT value FROM llm_core_cache WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)"
 _SET = "INSERT OR REPLACE INTO llm_core_cache (key, value, expires_at, ix, label_a, label_b) VALUES (?, ?, ?, ?, ?, ?)"
 _DELETE = "DELETE FROM llm_core_cache WHERE key = ?"
@@ -124,6 +135,39 @@ def cas_transaction(
         raise
     conn.execute("COMMIT")
     return done
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The file's schema version (``None``: no llm-core table yet)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'llm_core_schema'"
+    ).fetchone()
+    if exists is None:
+        return None
+    row = conn.execute("SELECT max(version) FROM llm_core_schema").fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def create_schema_locked(conn: sqlite3.Connection, current: int) -> int:
+    """Create the schema, or migrate a version-1 file to ``current``, under the write lock;
+    the version the file has afterwards (a newer one is left as it is, for the caller)."""
+    # Re-check inside the write lock: another process may have won the race to create.
+    version = schema_version(conn)
+    if version == 1:  # the index columns came in version 2
+        for statement in MIGRATE_V1:
+            conn.execute(statement)
+        conn.execute("UPDATE llm_core_schema SET version = ?", (current,))
+        return current
+    if version is not None:
+        return version
+    conn.execute("CREATE TABLE llm_core_schema (version INTEGER NOT NULL)")
+    for statement in _CREATE:
+        conn.execute(statement)
+    conn.execute("INSERT INTO llm_core_schema (version) VALUES (?)", (current,))
+    return current
 
 
 # --- helpers ----------------------------------------------------------------------------
