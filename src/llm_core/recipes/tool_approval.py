@@ -1,25 +1,18 @@
 """The ``tool-approval`` recipe: the model proposes tool calls; a human approves, edits or rejects
-the ones that need it; the loop ends with the model's answer.
+the ones that need it; the loop ends with the model's answer (docs/recipes.md).
 
-* **prepare**: the input -- a str, ``{"input": str, "system"?: str}`` or ``{"messages": [...]}``
-  (LangChain messages) -- becomes the conversation.
-* **agent**: calls the model (``ctx.adapters.model``, a chat model: see
-  ``llm_core.workflow.models``) with the tools (``ctx.adapters.tools``); runs the calls to tools
-  that need no approval and feeds their results back as ``ToolMessage``s; pauses (kind
-  ``"tool_call"``) at the first call that needs approval, with payload ``{"tool", "arguments",
-  "tool_call_id", "message"}`` and an ``expects`` schema: ``{"decision": "approve"}``,
-  ``{"decision": "edit", "arguments": {...}}`` or ``{"decision": "reject", "reason": str}``.
-  On resume it settles that call -- runs it (approve), runs it with the new arguments and
-  rewrites the model's call to say so (edit), or tells the model why not (reject, a
-  ``ToolMessage`` with ``status="error"``) -- and carries on.
-  The artefact: ``{"messages", "answer", "decisions", "model_calls"}``.
+* **prepare**: the input (a str, ``{"input", "system"?}`` or ``{"messages": [...]}``) becomes
+  the conversation.
+* **agent**: calls the model (``ctx.adapters.model``) with the tools (``ctx.adapters.tools``),
+  runs the calls that need no approval, pauses (kind ``"tool_call"``) at the first that does
+  -- payload ``{"tool", "arguments", "tool_call_id", "description", "message"}``, ``expects``
+  approve / edit with ``arguments`` / reject with a ``reason`` -- and on resume runs it,
+  runs it with the new arguments, or tells the model why not.  Artefact: ``{"messages",
+  "answer", "decisions", "model_calls"}``.
 
-**Progress survives the pause.** Before pausing, the step writes the conversation so far (the
-model's replies, the results of tools already run) into the state it received, which is what
-the snapshot stores: a resumed run repeats no model call and no tool execution made before the
-pause.  A tool run by a resumed step is recorded in the session cache under the step's
-``ctx.idempotency_key`` (and the call's id) before the run can commit, so a resume retried after
-its resumer died reuses the result instead of running the tool again.
+**Progress survives the pause**: the step keeps the conversation in the state the snapshot
+stores, so a resume repeats no model call or tool run made before the pause; a tool run by a
+resumed step is recorded under ``ctx.idempotency_key`` so a retried resume reuses its result.
 """
 
 from __future__ import annotations
