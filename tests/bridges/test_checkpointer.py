@@ -200,7 +200,9 @@ def test_stored_bytes_never_import_a_name(caplog: pytest.LogCaptureFixture) -> N
     record = ormsgpack.unpackb(raw)
     ns = record["n"][""]
     latest = max(ns["c"])
-    ns["w"][latest]["x\x1f0"] = ["x", "answer", "msgpack", forged, "", 0]
+    writes = ormsgpack.unpackb(ns["w"][latest])  # each checkpoint's writes are packed apart
+    writes["x\x1f0"] = ["x", "answer", "msgpack", forged, "", 0]
+    ns["w"][latest] = ormsgpack.packb(writes)
     cache.set("lgcp:t:evil", ormsgpack.packb(record))
     with pytest.raises(DisallowedDataError):
         saver.get_tuple(config)

@@ -32,9 +32,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.types import Command, Interrupt
 
 from llm_core.bridges import _thread_record as tr
-from llm_core.bridges._envelope import CallScript, arun, check_prefix, run
+from llm_core.bridges._envelope import arun, check_prefix, run
 from llm_core.bridges._serde import allow_listed
-from llm_core.bridges._thread_store import ThreadStore
+from llm_core.bridges._thread_memo import ThreadMemo
+from llm_core.bridges._thread_store import ThreadStore, refresh_slack
 from llm_core.bridges._thread_store import thread_ids_of as _ids
 from llm_core.cache import Cache, capabilities_of
 from llm_core.cache._validation import check_ttl
@@ -75,7 +76,8 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         self.prefix = check_prefix(prefix)
         self.remember_expired = check_ttl(remember_expired)
         self._clock = clock
-        self._written = {}
+        self._memo = ThreadMemo()
+        self.refresh_slack = 0.0 if self.ttl is None else refresh_slack(self.ttl)
 
     def with_allowlist(self, extra_allowlist: Any) -> LlmCoreCheckpointSaver:
         """LangGraph's msgpack allow-list is not used: this saver reads stored values only
@@ -84,22 +86,18 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
 
     # --- plans: reading ---------------------------------------------------------
 
-    def _tuple(
-        self, record: tr.Record, ns_name: str, checkpoint_id: str, config: RunnableConfig | None
-    ) -> CheckpointTuple:
+    def _tuple(self, record: tr.Record, ns_name: str, checkpoint_id: str) -> CheckpointTuple:
         ns = record["n"][ns_name]
-        where = f"thread {record['t']!r}"
-        entry = tr.check_checkpoint(ns, checkpoint_id, where)
-        parent, ctype, cdata, mtype, mdata, _run, _blobs = entry
+        thread_id: str = record["t"]
+        parent, ctype, cdata, mtype, mdata, _run, refs = tr.entry(ns, checkpoint_id, thread_id)
         loads = self.serde.loads_typed
         checkpoint: Checkpoint = loads((ctype, cdata))
         values: dict[str, Any] = {}
-        for channel, version in checkpoint["channel_versions"].items():
-            blob = ns["b"].get(tr.blob_key(channel, version))
+        for key in refs:
+            blob = tr.blob(ns, key, thread_id)
             if blob is not None and blob[0] != "empty":
-                values[channel] = loads((blob[0], blob[1]))
+                values[tr.channel_of(key)] = loads((blob[0], blob[1]))
         checkpoint["channel_values"] = values
-        thread_id = record["t"]
         return CheckpointTuple(
             config={
                 "configurable": {
@@ -122,22 +120,24 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
                 else None
             ),
             pending_writes=[
-                (w[0], w[1], loads((w[2], w[3]))) for w in tr.ordered_writes(ns, checkpoint_id)
+                (w[0], w[1], loads((w[2], w[3])))
+                for w in tr.ordered_writes(ns, checkpoint_id, thread_id)
             ],
         )
 
-    def _get_tuple(self, config: RunnableConfig) -> CallScript[CheckpointTuple | None]:
-        thread_id, ns_name, checkpoint_id = _ids(config)
-        record = yield from self._read(thread_id, refresh=True)
-        ns = None if record is None else record["n"].get(ns_name)
+    def _pick(self, record: tr.Record | None, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names (its namespace's newest without a checkpoint_id)."""
+        if record is None:
+            return None
+        _thread, ns_name, checkpoint_id = _ids(config)
+        ns = record["n"].get(ns_name)
         if ns is None or not ns["c"]:
             return None
         if checkpoint_id is None:
             checkpoint_id = max(ns["c"])
         elif checkpoint_id not in ns["c"]:
             return None
-        assert record is not None
-        return self._tuple(record, ns_name, checkpoint_id, config)
+        return self._tuple(record, ns_name, checkpoint_id)
 
     def _matches(
         self,
@@ -159,7 +159,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
                 if before_id is not None and checkpoint_id >= before_id:
                     continue
                 if filter:
-                    entry = tr.check_checkpoint(ns, checkpoint_id, f"thread {record['t']!r}")
+                    entry = tr.entry(ns, checkpoint_id, record["t"])
                     metadata = self.serde.loads_typed((entry[3], entry[4]))
                     if not all(metadata.get(k) == v for k, v in filter.items()):
                         continue
@@ -168,7 +168,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     # --- LangGraph's interface: sync ---------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return run(self.cache, self._get_tuple(config))
+        return self._pick(self._read_now(_ids(config)[0], refresh=True), config)
 
     def list(
         self,
@@ -180,13 +180,13 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         threads = [_ids(config)[0]] if config else run(self.cache, self._thread_ids())
         for thread_id in threads:
-            record = run(self.cache, self._read(thread_id, refresh=config is not None))
+            record = self._read_now(thread_id, refresh=config is not None)
             if record is None:
                 continue
             for ns_name, checkpoint_id in self._matches(record, config, filter, before):
                 if limit is not None and limit <= 0:
                     return
-                yield self._tuple(record, ns_name, checkpoint_id, None)
+                yield self._tuple(record, ns_name, checkpoint_id)
                 if limit is not None:
                     limit -= 1
 
@@ -223,7 +223,8 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     # --- LangGraph's interface: async ----------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await arun(self.cache, self._get_tuple(config))
+        record = await arun(self.cache, self._read(_ids(config)[0], refresh=True))
+        return self._pick(record, config)
 
     async def alist(
         self,
@@ -241,7 +242,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
             for ns_name, checkpoint_id in self._matches(record, config, filter, before):
                 if limit is not None and limit <= 0:
                     return
-                yield self._tuple(record, ns_name, checkpoint_id, None)
+                yield self._tuple(record, ns_name, checkpoint_id)
                 if limit is not None:
                     limit -= 1
 

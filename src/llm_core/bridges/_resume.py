@@ -10,7 +10,9 @@ never existed (or was deleted) :class:`ThreadNotFoundError` -- never a silent fr
 
 If the resumed run raises, the claim is released (the interrupt can be resumed again); if the
 worker dies, the claim lapses after ``lease`` seconds.  So the resumed node runs at least once
-and, while runs finish within their lease, exactly once.
+and, while runs finish within their lease, exactly once.  A run that succeeds leaves its claim
+in place: it names a checkpoint that is no longer the newest, so it blocks nothing (the next
+interrupt is a new checkpoint) and costs no write.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from langgraph.types import Command
 from llm_core.bridges import _thread_record as tr
 from llm_core.bridges._checkpointer import LlmCoreCheckpointSaver
 from llm_core.bridges._envelope import BackendCall, CallScript, arun, run
+from llm_core.bridges._thread_store import UNCHANGED
 from llm_core.errors import (
     SessionAlreadyResumedError,
     SessionBusyError,
@@ -78,7 +81,7 @@ def _claim(saver: LlmCoreCheckpointSaver, thread_id: str, owner: str, lease: flo
             raise _Missing
         ns = record["n"].get("")
         latest = max(ns["c"]) if ns and ns["c"] else None
-        writes = ns["w"].get(latest, {}) if ns and latest else {}
+        writes = tr.writes(ns, latest, thread_id) if ns and latest else {}
         if latest is None or not any(w[1] == INTERRUPT for w in writes.values()):
             raise NoPendingInterruptError(
                 f"thread {thread_id!r} has no pending interrupt (resumed already, or never paused)"
@@ -98,8 +101,9 @@ def _claim(saver: LlmCoreCheckpointSaver, thread_id: str, owner: str, lease: flo
 
 def _release(saver: LlmCoreCheckpointSaver, thread_id: str, owner: str) -> CallScript[None]:
     def change(record: tr.Record | None) -> tuple[tr.Record | None, None]:
-        if record is not None and record["k"] is not None and record["k"][1] == owner:
-            record["k"] = None
+        if record is None or record["k"] is None or record["k"][1] != owner:
+            return UNCHANGED, None
+        record["k"] = None
         return record, None
 
     yield from saver._update(thread_id, change)
@@ -141,12 +145,10 @@ def resume_once(
     except _Missing:
         raise run(saver.cache, _missing(saver, thread_id)) from None
     try:
-        result = graph.invoke(Command(resume=value), config, **kwargs)
+        return graph.invoke(Command(resume=value), config, **kwargs)
     except BaseException:
         run(saver.cache, _release(saver, thread_id, owner))
         raise
-    run(saver.cache, _release(saver, thread_id, owner))
-    return result
 
 
 async def aresume_once(
@@ -166,9 +168,7 @@ async def aresume_once(
     except _Missing:
         raise await arun(saver.cache, _missing(saver, thread_id)) from None
     try:
-        result = await graph.ainvoke(Command(resume=value), config, **kwargs)
+        return await graph.ainvoke(Command(resume=value), config, **kwargs)
     except BaseException:
         await arun(saver.cache, _release(saver, thread_id, owner))
         raise
-    await arun(saver.cache, _release(saver, thread_id, owner))
-    return result

@@ -51,6 +51,7 @@ __all__ = [
 _SINGLE_ARG, _POS_ARGS, _KW_ARGS, _METHOD_ARG, _PYDANTIC_V1, _PYDANTIC_V2 = range(6)
 _CONSTRUCTOR_CODES = frozenset({_SINGLE_ARG, _POS_ARGS, _KW_ARGS, _PYDANTIC_V1, _PYDANTIC_V2})
 _PLAIN_TYPES = frozenset({"null", "bytes", "bytearray", "msgpack"})
+_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 
 
 class DisallowedDataError(CacheFormatError):
@@ -276,6 +277,15 @@ class AllowListSerializer(SerializerProtocol):
             return bytes(payload)
         if type_ == "bytearray":
             return bytearray(payload)
+        try:  # the common case, without a closure per call
+            return ormsgpack.unpackb(payload, ext_hook=self._hook, option=_OPTIONS)
+        except Exception:  # refused or malformed: the same again, to say why
+            return self._loads_explained(payload)
+
+    def _hook(self, code: int, raw: bytes) -> Any:
+        return self._revive(code, raw, self._hook)
+
+    def _loads_explained(self, payload: bytes) -> Any:
         refusals: list[str] = []
 
         def hook(code: int, raw: bytes) -> Any:
@@ -286,7 +296,7 @@ class AllowListSerializer(SerializerProtocol):
                 raise
 
         try:
-            return ormsgpack.unpackb(payload, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
+            return ormsgpack.unpackb(payload, ext_hook=hook, option=_OPTIONS)
         except Exception as exc:
             reason = refusals[0] if refusals else f"not valid msgpack ({exc})"
             raise DisallowedDataError(f"unreadable msgpack record: {reason}") from None

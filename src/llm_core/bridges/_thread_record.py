@@ -3,25 +3,32 @@
 The checkpointer keeps a whole thread -- every namespace, checkpoint, channel blob and pending
 write -- in a single record, so the thread expires as one (a TTL can never take half of it) and
 every change is one compare-and-set.  The record is msgpack of plain containers only (``str``,
-``int``, ``bytes``, lists, maps; no extension types), decoded without any hook; the values
-inside stay as LangGraph serde ``(type, bytes)`` pairs, decoded through the allow-listed serde
-only when a caller reads them.
+``int``, ``float``, ``bytes``, lists, maps; no extension types), decoded without any hook; the
+values inside stay as LangGraph serde ``(type, bytes)`` pairs, decoded through the allow-listed
+serde only when a caller reads them.
 
-Layout (``v`` = 1)::
+Layout (``v`` = 2)::
 
-    {"v": 1, "t": thread_id, "x": tomb_until, "k": claim | None,
-     "n": {checkpoint_ns: {"c": {checkpoint_id: [parent_id, ctype, cdata, mtype, mdata,
-                                                  run_id, [blob_key, ...]]},
-                           "b": {blob_key: [type, data]},
-                           "w": {checkpoint_id: {write_key: [task_id, channel, type, data,
-                                                              task_path, idx]}}}}}
+    {"v": 2, "t": thread_id, "x": tomb_until, "d": deadline, "k": claim | None,
+     "n": {checkpoint_ns: {"c": {checkpoint_id: <[parent_id, ctype, cdata, mtype, mdata,
+                                                  run_id, [blob_key, ...]]>},
+                           "b": {blob_key: <[type, data]>},
+                           "w": {checkpoint_id: <{write_key: [task_id, channel, type, data,
+                                                               task_path, idx]}>}}}}
+
+``<...>`` is that value packed on its own (a msgpack ``bin`` inside the record): a read unpacks
+only the checkpoint, blobs and writes it returns, a write only what it changes, and everything
+else is carried through as bytes.  Each is checked when it is unpacked (:func:`entry`,
+:func:`blob`, :func:`writes`); :func:`decode` with ``full=True`` checks them all up front.
 
 ``blob_key`` is ``channel + "\\x1f" + repr(version)``; ``write_key`` is ``task_id + "\\x1f" + idx``.
+``deadline`` is when the write that stored these bytes made the thread expire, on the writer's
+clock (``0`` without a TTL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import ormsgpack
@@ -30,30 +37,47 @@ from llm_core.errors import CacheFormatError
 
 __all__ = [
     "VERSION",
+    "blob",
     "blob_key",
-    "check_checkpoint",
+    "channel_of",
     "decode",
     "encode",
+    "entry",
     "gc_blobs",
     "new_record",
     "ordered_writes",
+    "pack",
+    "writes",
 ]
 
-VERSION = 1
+VERSION = 2
 Record = dict[str, Any]
 Namespace = dict[str, Any]
+
+pack = ormsgpack.packb
+"""Packs an entry, a blob or a checkpoint's writes (plain containers only)."""
+
+_unpackb = ormsgpack.unpackb  # no ext_hook: an extension type is refused; map keys must be str
 
 
 def blob_key(channel: str, version: object) -> str:
     return f"{channel}\x1f{version!r}"
 
 
+def channel_of(key: str) -> str:
+    """The channel a :func:`blob_key` names (``repr`` never holds a raw ``\\x1f``)."""
+    return key.rpartition("\x1f")[0]
+
+
 def new_record(thread_id: str) -> Record:
-    return {"v": VERSION, "t": thread_id, "x": 0.0, "k": None, "n": {}}
+    return {"v": VERSION, "t": thread_id, "x": 0.0, "d": 0.0, "k": None, "n": {}}
 
 
 def encode(record: Record) -> bytes:
     return ormsgpack.packb(record)
+
+
+# --- shapes -----------------------------------------------------------------------
 
 
 def _typed(pair: object) -> bool:
@@ -70,8 +94,10 @@ def _checkpoint_ok(entry: object) -> bool:
         isinstance(entry, list)
         and len(entry) == 7
         and (entry[0] is None or isinstance(entry[0], str))
-        and _typed(entry[1:3])
-        and _typed(entry[3:5])
+        and isinstance(entry[1], str)
+        and isinstance(entry[2], bytes)
+        and isinstance(entry[3], str)
+        and isinstance(entry[4], bytes)
         and (entry[5] is None or isinstance(entry[5], str))
         and isinstance(entry[6], list)
         and all(isinstance(key, str) for key in entry[6])
@@ -84,7 +110,8 @@ def _write_ok(w: object) -> bool:
         and len(w) == 6
         and isinstance(w[0], str)
         and isinstance(w[1], str)
-        and _typed(w[2:4])
+        and isinstance(w[2], str)
+        and isinstance(w[3], bytes)
         and isinstance(w[4], str)
         and type(w[5]) is int
     )
@@ -92,6 +119,58 @@ def _write_ok(w: object) -> bool:
 
 def _writes_ok(per_checkpoint: object) -> bool:
     return isinstance(per_checkpoint, dict) and all(map(_write_ok, per_checkpoint.values()))
+
+
+def _malformed(thread_id: str, what: str) -> CacheFormatError:
+    return CacheFormatError(f"thread {thread_id!r} holds a malformed {what}")
+
+
+def _unpack(data: object, thread_id: str, what: str) -> Any:
+    try:
+        return _unpackb(data)  # type: ignore[arg-type]  # anything but bytes is refused
+    except Exception:
+        raise _malformed(thread_id, what) from None
+
+
+# --- reading the parts a caller uses (each checked as it is unpacked) ----------------
+
+
+def entry(ns: Namespace, checkpoint_id: str, thread_id: str) -> list[Any]:
+    """The checkpoint's ``[parent_id, ctype, cdata, mtype, mdata, run_id, blob_keys]``."""
+    found = _unpack(ns["c"][checkpoint_id], thread_id, f"checkpoint {checkpoint_id!r}")
+    if not _checkpoint_ok(found):
+        raise _malformed(thread_id, f"checkpoint {checkpoint_id!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def blob(ns: Namespace, key: str, thread_id: str) -> list[Any] | None:
+    """The ``[type, data]`` stored for a blob key, or ``None``."""
+    data = ns["b"].get(key)
+    if data is None:
+        return None
+    found = _unpack(data, thread_id, f"channel value {key!r}")
+    if not _typed(found):
+        raise _malformed(thread_id, f"channel value {key!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def writes(ns: Namespace, checkpoint_id: str, thread_id: str) -> dict[str, list[Any]]:
+    """The checkpoint's pending writes by write key (a new dict: the caller may change it)."""
+    data = ns["w"].get(checkpoint_id)
+    if data is None:
+        return {}
+    found = _unpack(data, thread_id, f"pending write of {checkpoint_id!r}")
+    if not _writes_ok(found):
+        raise _malformed(thread_id, f"pending write of {checkpoint_id!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def ordered_writes(ns: Namespace, checkpoint_id: str, thread_id: str) -> list[list[Any]]:
+    """The checkpoint's pending writes in LangGraph's order: ``(task_path, task_id, idx)``."""
+    return sorted(writes(ns, checkpoint_id, thread_id).values(), key=lambda w: (w[4], w[0], w[5]))
+
+
+# --- the record -----------------------------------------------------------------------
 
 
 def _shape_ok(ns: object) -> bool:
@@ -103,37 +182,26 @@ def _shape_ok(ns: object) -> bool:
     )
 
 
-def _namespace_ok(ns: Namespace) -> bool:
-    return (
-        all(map(_checkpoint_ok, ns["c"].values()))
-        and all(map(_typed, ns["b"].values()))
-        and all(map(_writes_ok, ns["w"].values()))
-    )
-
-
-def check_checkpoint(ns: Namespace, checkpoint_id: str, where: str) -> list[Any]:
-    """The checkpoint's entry, after checking it, its blobs and its writes (a read checks only
-    what it uses; a write checks the whole record)."""
-    entry = ns["c"][checkpoint_id]
-    blobs = ns["b"]
-    if not (
-        _checkpoint_ok(entry)
-        and all(_typed(blobs[key]) for key in entry[6] if key in blobs)
-        and _writes_ok(ns["w"].get(checkpoint_id, {}))
-    ):
-        raise CacheFormatError(f"{where} holds a malformed checkpoint {checkpoint_id!r}")
-    return entry  # type: ignore[no-any-return]
+def _check_all(record: Record) -> None:
+    thread_id = record["t"]
+    for ns in record["n"].values():
+        for checkpoint_id in ns["c"]:
+            entry(ns, checkpoint_id, thread_id)
+        for key in ns["b"]:
+            blob(ns, key, thread_id)
+        for checkpoint_id in ns["w"]:
+            writes(ns, checkpoint_id, thread_id)
 
 
 def decode(raw: object, where: str, *, full: bool = True) -> Record:
     """The record in ``raw``; :class:`CacheFormatError` for anything this module did not write.
 
-    ``full=False`` (reads) checks the record's frame only; :func:`check_checkpoint` then checks
-    each checkpoint a read uses.  Writes check every entry (``full=True``)."""
+    ``full=False`` (reads) checks the record's frame only; :func:`entry`, :func:`blob` and
+    :func:`writes` check each part a read unpacks.  Writes check every part (``full=True``)."""
     if not isinstance(raw, bytes):
         raise CacheFormatError(f"{where} holds {type(raw).__name__}, not a thread record")
     try:
-        record = ormsgpack.unpackb(raw)  # no ext_hook: an extension type is refused
+        record = _unpackb(raw)
     except Exception as exc:
         raise CacheFormatError(f"{where} is not a checkpointer thread record ({exc})") from None
     if not (
@@ -141,13 +209,14 @@ def decode(raw: object, where: str, *, full: bool = True) -> Record:
         and record.get("v") == VERSION
         and isinstance(record.get("t"), str)
         and isinstance(record.get("x"), (int, float))
+        and isinstance(record.get("d"), (int, float))
         and isinstance(record.get("n"), dict)
-        and all(isinstance(name, str) for name in record["n"])
         and all(map(_shape_ok, record["n"].values()))
         and _check_claim(record.get("k"))
-        and (not full or all(map(_namespace_ok, record["n"].values())))
     ):
         raise CacheFormatError(f"{where} is not a version-{VERSION} checkpointer thread record")
+    if full:
+        _check_all(record)
     return record
 
 
@@ -161,6 +230,9 @@ def _check_claim(claim: object) -> bool:
     )
 
 
+# --- changes (on a record a write decoded for itself, checked in full or written here) ----
+
+
 def namespace(record: Record, checkpoint_ns: str) -> Namespace:
     """The namespace's entry, created empty if absent."""
     found: Namespace | None = record["n"].get(checkpoint_ns)
@@ -170,15 +242,9 @@ def namespace(record: Record, checkpoint_ns: str) -> Namespace:
     return found
 
 
-def ordered_writes(ns: Namespace, checkpoint_id: str) -> list[list[Any]]:
-    """The checkpoint's pending writes in LangGraph's order: ``(task_path, task_id, idx)``."""
-    stored: Mapping[str, list[Any]] = ns["w"].get(checkpoint_id, {})
-    return sorted(stored.values(), key=lambda w: (w[4], w[0], w[5]))
-
-
 def gc_blobs(ns: Namespace) -> None:
     """Drop the blobs no remaining checkpoint refers to."""
-    live = {key for entry in ns["c"].values() for key in entry[6]}
+    live = {key for packed in ns["c"].values() for key in _unpackb(packed)[6]}
     ns["b"] = {key: blob for key, blob in ns["b"].items() if key in live}
 
 
@@ -217,8 +283,8 @@ def drop_runs(record: Record, run_ids: frozenset[str]) -> bool:
     doomed = [
         (name, cid)
         for name, ns in record["n"].items()
-        for cid, entry in ns["c"].items()
-        if entry[5] in run_ids
+        for cid, packed in ns["c"].items()
+        if _unpackb(packed)[5] in run_ids
     ]
     return drop_checkpoints(record, doomed)
 

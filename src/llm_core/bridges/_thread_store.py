@@ -5,12 +5,18 @@
 back by compare-and-set with the thread's TTL, and retry if another writer got there first.  The
 tomb -- a tiny entry living ``remember_expired`` seconds longer than the thread -- is re-written
 only when its end comes near (the record remembers when that is), so it costs a write rarely.
+
+What this process last wrote or read of a thread is kept in a bounded memo
+(:mod:`llm_core.bridges._thread_memo`): a write starts its compare-and-set from those bytes
+instead of reading them first, a read of unchanged bytes is not decoded again, and a read
+refreshes the TTL only when the thread's known deadline is more than :attr:`refresh_slack`
+short of ``now + ttl`` (see :func:`refresh_slack`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,17 +32,28 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from llm_core.bridges import _thread_record as tr
-from llm_core.bridges._envelope import BackendCall, CallScript, escape
+from llm_core.bridges._envelope import BackendCall, CallScript, escape, run
+from llm_core.bridges._thread_memo import Known, ThreadMemo
 from llm_core.cache import Cache, ListableCache, capabilities_of
 from llm_core.cache._validation import MAX_KEY_BYTES
-from llm_core.errors import CapabilityError, ConfigurationError
+from llm_core.errors import CacheUnavailableError, CapabilityError, ConfigurationError
 
-__all__ = ["ThreadStore", "thread_ids_of"]
+__all__ = ["UNCHANGED", "ThreadStore", "refresh_slack", "thread_ids_of"]
 
 T = TypeVar("T")
 Change = Callable[["tr.Record | None"], "tuple[tr.Record | None, T]"]
 _TOMB = b"1"
-_REMEMBERED = 4096  # records this process wrote, not re-checked in full when read back
+_EMPTY = ("empty", b"")  # a channel with a new version and no value
+
+UNCHANGED: tr.Record = {}
+"""What a change returns (this very object) when it left the record as it was: nothing is
+written, and the thread's TTL is not refreshed."""
+
+
+def refresh_slack(ttl: float) -> float:
+    """How far a thread's deadline may fall behind ``now + ttl`` before a read refreshes it:
+    1 % of the TTL, at least 1 s, at most half the TTL."""
+    return min(ttl / 2, max(1.0, ttl / 100))
 
 
 def _thread_part(thread_id: str) -> str:
@@ -66,7 +83,8 @@ class ThreadStore:
     prefix: str
     remember_expired: float | None
     _clock: Callable[[], float]
-    _written: dict[tuple[int, int], None]
+    _memo: ThreadMemo
+    refresh_slack: float
 
     # --- keys -----------------------------------------------------------------
 
@@ -76,19 +94,76 @@ class ThreadStore:
     def tomb_key(self, thread_id: str) -> str:
         return f"{self.prefix}x:{_thread_part(thread_id)}"
 
+    def _known(self, key: str, raw: object, *, full: bool) -> Known:
+        """The memo's entry for ``raw`` (decoded and remembered if it is new to this process);
+        ``full``: checked entry by entry, as a write needs."""
+        known = self._memo.get(key)
+        if known is not None and known.raw == raw and (known.full or not full):
+            return known
+        record = tr.decode(raw, f"checkpointer key {key!r}", full=full)
+        assert isinstance(raw, bytes)  # decode refused anything else
+        until = float(record.get("d", 0.0))
+        if known is not None and known.raw == raw:
+            until = max(until, known.until)
+        known = Known(raw, record, full, until)
+        self._memo.put(key, raw, record, full, until)
+        return known
+
+    def _seen(self, key: str, raw: object, *, full: bool) -> Known | None:
+        """What a read of ``key`` that returned ``raw`` found (``None``: no thread)."""
+        if raw is None:
+            self._memo.drop(key)
+            return None
+        return self._known(key, raw, full=full)
+
+    def _refresh_due(self, known: Known, refresh: bool) -> float | None:
+        """``now`` if this read must refresh the thread's TTL: asked to, and the deadline known
+        for these bytes is more than the slack short of ``now + ttl``; else ``None``."""
+        ttl = self.ttl
+        if not refresh or not self.refresh_on_read or ttl is None:
+            return None
+        now = self._clock()
+        return now if known.until < now + ttl - self.refresh_slack else None
+
+    def _refresh(self, thread_id: str, key: str, known: Known, now: float) -> CallScript[None]:
+        ttl = self.ttl
+        assert ttl is not None
+        if (yield BackendCall("touch", (key, ttl))):
+            self._memo.refreshed(key, known.raw, now + ttl)
+        if self._tomb_due(known.record):
+            yield from self._bury(thread_id)
+
     def _read(
         self, thread_id: str, *, refresh: bool, full: bool = False
     ) -> CallScript[tr.Record | None]:
+        """The thread's record (never to be changed by the caller), its TTL refreshed if asked
+        and due."""
         key = self.thread_key(thread_id)
-        raw = yield BackendCall("get", (key,))
-        if raw is None:
+        known = self._seen(key, (yield BackendCall("get", (key,))), full=full)
+        if known is None:
             return None
-        record = tr.decode(raw, f"checkpointer key {key!r}", full=full)
-        if refresh and self.refresh_on_read and self.ttl is not None:
-            yield BackendCall("touch", (key, self.ttl))
-            if self._tomb_due(record):
-                yield from self._bury(thread_id)
-        return record
+        now = self._refresh_due(known, refresh)
+        if now is not None:
+            yield from self._refresh(thread_id, key, known, now)
+        return known.record
+
+    def _read_now(self, thread_id: str, *, refresh: bool) -> tr.Record | None:
+        """:meth:`_read` on the cache's sync methods, its ``get`` called directly (the hot path
+        of ``get_tuple`` and ``list``; a refresh, when due, runs as a plan)."""
+        key = self.thread_key(thread_id)
+        try:
+            raw = self.cache.get(key)
+        except OSError as exc:  # as run() maps it
+            raise CacheUnavailableError(
+                f"{type(self.cache).__name__}.get failed: {exc} (the store cannot be reached)"
+            ) from exc
+        known = self._seen(key, raw, full=False)
+        if known is None:
+            return None
+        now = self._refresh_due(known, refresh)
+        if now is not None:
+            run(self.cache, self._refresh(thread_id, key, known, now))
+        return known.record
 
     def _tomb_due(self, record: tr.Record) -> bool:
         if self.ttl is None or self.remember_expired is None:
@@ -110,55 +185,74 @@ class ThreadStore:
         for key in sorted(keys):
             raw = yield BackendCall("get", (key,))
             if raw is not None:
-                found.append(tr.decode(raw, f"checkpointer key {key!r}", full=False)["t"])
+                found.append(self._known(key, raw, full=False).record["t"])
         return found
 
     # --- plans: writing ---------------------------------------------------------
 
-    def _remember(self, raw: bytes) -> None:
-        """Note a record this saver wrote itself (it is not checked again when read back)."""
-        written = self._written
-        written[(len(raw), hash(raw))] = None  # hash() is salted per process: not forgeable
-        if len(written) > _REMEMBERED:
-            # parallel tasks write from several threads: losing a race here is harmless
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del written[next(iter(written))]
-
-    def _decode_full(self, raw: object, key: str) -> tr.Record:
-        mine = isinstance(raw, bytes) and (len(raw), hash(raw)) in self._written
-        return tr.decode(raw, f"checkpointer key {key!r}", full=not mine)
-
     def _update(self, thread_id: str, change: Change[T]) -> CallScript[T]:
-        """Apply ``change`` to the thread's record by compare-and-set, retried until it holds."""
+        """Apply ``change`` to a copy of the thread's record and write it by compare-and-set,
+        retried until it holds.
+
+        The first attempt starts from the bytes this process last saw (no read).  Those may be
+        stale, and only a compare-and-set that lands proves they were not: an outcome decided
+        without one (``change`` raised, changed nothing, or the bytes came out the same) is
+        decided again on bytes read from the cache."""
         key = self.thread_key(thread_id)
+        ttl = self.ttl
+        known = self._memo.get(key)
+        raw = known.raw if known is not None else (yield BackendCall("get", (key,)))
+        verified = known is None
         while True:
-            raw = yield BackendCall("get", (key,))
-            record = None if raw is None else self._decode_full(raw, key)
-            new_record, result = change(record)
-            if new_record is not None and tr.is_empty(new_record) and new_record["k"] is None:
+            record = None
+            if raw is not None:
+                mine = known is not None and known.raw == raw and known.full
+                record = tr.decode(raw, f"checkpointer key {key!r}", full=not mine)
+            try:
+                new_record, result = change(record)
+            except Exception:
+                if verified:
+                    raise
+                new_record = UNCHANGED  # decided on bytes that may be stale: read, decide again
+            if new_record is not None and new_record is not UNCHANGED and tr.is_empty(new_record):
                 new_record = None
-            if new_record is None and raw is None:
-                return result
+            if new_record is UNCHANGED or (new_record is None and raw is None):
+                if verified:
+                    return result
+                known, verified = None, True
+                raw = yield BackendCall("get", (key,))
+                continue
+            now = self._clock()
             bury = False
-            if new_record is not None and self._tomb_due(new_record):
-                assert self.ttl is not None
-                assert self.remember_expired is not None
-                new_record["x"] = self._clock() + self.ttl + self.remember_expired
-                bury = True
+            if new_record is not None:
+                if ttl is not None:
+                    new_record["d"] = now + ttl
+                if self._tomb_due(new_record):
+                    assert ttl is not None
+                    assert self.remember_expired is not None
+                    new_record["x"] = now + ttl + self.remember_expired
+                    bury = True
             new = None if new_record is None else tr.encode(new_record)
-            if new == raw:
-                if raw is not None and self.ttl is not None:
-                    yield BackendCall("touch", (key, self.ttl))
+            if new == raw and verified:  # the same bytes: nothing to write but the TTL
+                if raw is not None and ttl is not None:
+                    yield BackendCall("touch", (key, ttl))
+                    self._memo.refreshed(key, raw, now + ttl)
                 return result
-            done = yield BackendCall("compare_and_set", (key, raw, new, self.ttl))
+            done = new != raw and (yield BackendCall("compare_and_set", (key, raw, new, ttl)))
             if done:
-                if new is not None:
-                    self._remember(new)
-                if bury:
-                    yield from self._bury(thread_id)
-                elif new is None:
+                if new_record is None:
+                    self._memo.drop(key)
                     yield BackendCall("delete", (self.tomb_key(thread_id),))
+                else:
+                    assert new is not None
+                    until = math.inf if ttl is None else now + ttl
+                    self._memo.put(key, new, new_record, True, until)
+                    if bury:
+                        yield from self._bury(thread_id)
                 return result
+            # another writer got there first, or the memo was stale: read, change again
+            known, verified = None, True
+            raw = yield BackendCall("get", (key,))
 
     def _put(
         self,
@@ -171,20 +265,23 @@ class ThreadStore:
         body: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = body.pop("channel_values", {}) or {}
         dumps = self.serde.dumps_typed
+        pack = tr.pack
         blobs = {
-            tr.blob_key(k, v): list(dumps(values[k])) if k in values else ["empty", b""]
+            tr.blob_key(k, v): pack(dumps(values[k]) if k in values else _EMPTY)
             for k, v in new_versions.items()
         }
         refs = [tr.blob_key(k, v) for k, v in checkpoint["channel_versions"].items()]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        entry = [
-            parent,
-            *dumps(body),
-            *dumps(full_metadata),
-            None if run_id is None else str(run_id),
-            refs,
-        ]
+        entry = pack(
+            [
+                parent,
+                *dumps(body),
+                *dumps(full_metadata),
+                None if run_id is None else str(run_id),
+                refs,
+            ]
+        )
 
         def change(record: tr.Record | None) -> tuple[tr.Record, None]:
             record = record or tr.new_record(thread_id)
@@ -215,25 +312,32 @@ class ThreadStore:
 
         def change(record: tr.Record | None) -> tuple[tr.Record, None]:
             record = record or tr.new_record(thread_id)
-            stored = tr.namespace(record, ns_name)["w"].setdefault(checkpoint_id, {})
+            ns = tr.namespace(record, ns_name)
+            stored = tr.writes(ns, checkpoint_id, thread_id)
+            added = False
             for idx, channel, type_, data in encoded:
                 write_key = f"{task_id}\x1f{idx}"
                 if idx >= 0 and write_key in stored:
-                    continue
+                    continue  # LangGraph sent it already: the first one stands
                 stored[write_key] = [task_id, channel, type_, data, path, idx]
+                added = True
+            if not added:
+                return UNCHANGED, None
+            ns["w"][checkpoint_id] = tr.pack(stored)
             return record, None
 
         yield from self._update(thread_id, change)
 
-    def _edit(self, thread_id: str, edit: Callable[[tr.Record], object]) -> CallScript[None]:
+    def _edit(self, thread_id: str, edit: Callable[[tr.Record], bool]) -> CallScript[None]:
         def change(record: tr.Record | None) -> tuple[tr.Record | None, None]:
-            if record is not None:
-                edit(record)
+            if record is None or not edit(record):
+                return UNCHANGED, None
             return record, None
 
         yield from self._update(thread_id, change)
 
     def _delete_thread(self, thread_id: str) -> CallScript[None]:
+        self._memo.drop(self.thread_key(thread_id))
         yield BackendCall("delete", (self.thread_key(thread_id),))
         yield BackendCall("delete", (self.tomb_key(thread_id),))
 
@@ -254,9 +358,11 @@ class ThreadStore:
             for ns_name, ns in record["n"].items():
                 into = tr.namespace(merged, ns_name)
                 for part in ("c", "b"):
-                    into[part].update(ns[part])
-                for cid, writes in ns["w"].items():
-                    into["w"].setdefault(cid, {}).update(writes)
+                    into[part].update(ns[part])  # packed entries: copied as bytes
+                for cid in ns["w"]:
+                    writes = tr.writes(into, cid, target)
+                    writes.update(tr.writes(ns, cid, source))
+                    into["w"][cid] = tr.pack(writes)
             return merged, None
 
         yield from self._update(target, change)
