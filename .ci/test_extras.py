@@ -85,6 +85,11 @@ FILES: dict[str, frozenset[str]] = {
     "tests/cache/test_postgres_faults.py": frozenset({"postgres"}),
     "tests/cache/test_postgres_processes.py": frozenset({"postgres"}),
     "tests/cache/test_postgres_support.py": frozenset({"postgres"}),
+    # the fault proxy (protocol="postgres") in front of the real server: lost replies, resets,
+    # round trips; worker processes pausing and resuming through it
+    "tests/faults/test_faults_postgres.py": frozenset({"postgres"}),
+    # the index: a v1 table migrated, EXPLAIN of a page, namespaces, the async pool
+    "tests/cache/test_postgres_index.py": frozenset({"postgres"}),
 }
 
 # Parametrized tests by the value of one parameter (``item.callspec.params``).

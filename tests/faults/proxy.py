@@ -1,7 +1,7 @@
-"""A loopback TCP fault proxy for Redis: client ⇄ proxy ⇄ ``redis-server``, with faults.
+"""A loopback TCP fault proxy for Redis and PostgreSQL: client ⇄ proxy ⇄ server, with faults.
 
-It understands just enough RESP to tell commands and replies apart, so it can act on *one*
-command:
+It understands just enough of the wire protocol (RESP, or PostgreSQL's v3 protocol with
+``protocol="postgres"``) to tell requests and replies apart, so it can act on *one* command:
 
 * **drop a reply**: the command is forwarded and the server executes it, the reply is swallowed
   and the client connection is closed (the client sees "connection closed" after a write that
@@ -23,6 +23,25 @@ ints, updated on the proxy's own thread and readable from any other.
     ...     cache.set("k", b"v")   # the server stored it; redis-py retried the SET
     ...     proxy.dropped
     1
+
+**PostgreSQL** (``FaultProxy(5432, protocol="postgres")``; ``proxy.route(url)`` points a
+``postgresql://`` URL at the proxy).  A *request* is what the client sends up to and including
+a ``Sync`` (extended protocol: ``Parse``/``Bind``/``Describe``/``Execute``/``Sync``, what psycopg
+sends for each ``execute``) or a simple ``Query``; its *reply* is everything the server sends up
+to and including the ``ReadyForQuery`` that answers it — exactly one per ``Sync`` or ``Query``,
+sent after the implicit transaction of an autocommit statement has committed.  So:
+
+* **drop** forwards the request, holds the server's reply until its ``ReadyForQuery`` (the
+  statement ran and committed), then swallows all of it and resets the client connection;
+* **reset** forwards nothing of the request and resets the client connection;
+* ``commands`` counts requests, i.e. round trips; a request is named by the first word of its
+  SQL (``SELECT``, ``INSERT``, ``UPDATE``, ``DELETE``…; a ``Bind`` of a statement psycopg
+  prepared earlier on that connection is named by the prepared SQL), the connection's startup
+  exchange ``STARTUP`` (never dropped at random: ``droppable`` defaults to
+  :data:`POSTGRES_DATA_COMMANDS`).
+
+The proxy answers the client's ``SSLRequest``/``GSSENCRequest`` itself with ``N`` (it must read
+the protocol, so the session is plaintext), whatever ``sslmode=prefer`` would have chosen.
 """
 
 from __future__ import annotations
@@ -34,16 +53,26 @@ import random
 import socket
 import struct
 import threading
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Coroutine, Iterable
 from types import TracebackType
+from typing import Any
 
-__all__ = ["DATA_COMMANDS", "FaultProxy", "resp_end"]
+__all__ = ["DATA_COMMANDS", "POSTGRES_DATA_COMMANDS", "FaultProxy", "pg_request_name", "resp_end"]
 
 DATA_COMMANDS = frozenset(
     {b"GET", b"SET", b"DEL", b"GETDEL", b"GETEX", b"PEXPIRE", b"EVALSHA", b"EVAL", b"SCAN",
      b"UNLINK", b"RPUSH", b"LRANGE"}
 )  # fmt: skip
 """What ``drop_rate`` may hit by default: the commands a cache sends, not the handshake."""
+
+POSTGRES_DATA_COMMANDS = frozenset({b"SELECT", b"INSERT", b"UPDATE", b"DELETE", b"WITH"})
+"""Likewise for ``protocol="postgres"``: statements, not the connection's startup exchange."""
+
+# PostgreSQL's untyped first messages (Int32 length, Int32 code)
+_PG_SSL_REQUEST = 80877103
+_PG_GSSENC_REQUEST = 80877104
+_PG_CANCEL_REQUEST = 80877102
 
 _LINE_TYPES = frozenset(b"+-:_,#(")
 _BULK_TYPES = frozenset(b"$!=")
@@ -95,6 +124,22 @@ def command_name(buf: bytes | bytearray, start: int, end: int) -> bytes:
     return bytes(buf[length_end + 2 : length_end + 2 + length]).upper()
 
 
+def pg_request_name(sql: bytes | None) -> bytes:
+    """The upper-cased first word of a request's SQL (``SYNC`` for a request without any)."""
+    words = (sql or b"").split(None, 1)
+    return words[0].upper().rstrip(b";") if words else b"SYNC"
+
+
+def _cstrings(body: bytes | bytearray, count: int) -> list[bytes]:
+    """The first ``count`` NUL-terminated strings of a message body."""
+    found, at = [], 0
+    for _ in range(count):
+        end = body.index(0, at)
+        found.append(bytes(body[at:end]))
+        at = end + 1
+    return found
+
+
 class FaultProxy:
     """A TCP proxy in front of ``upstream_host:upstream_port`` on a free loopback port."""
 
@@ -106,12 +151,18 @@ class FaultProxy:
         drop_rate: float = 0.0,
         reset_rate: float = 0.0,
         seed: int = 0,
-        droppable: Iterable[bytes] = DATA_COMMANDS,
+        droppable: Iterable[bytes] | None = None,
         delay: float = 0.0,
+        protocol: str = "resp",
     ) -> None:
+        if protocol not in ("resp", "postgres"):
+            raise ValueError(f"protocol must be 'resp' or 'postgres', got {protocol!r}")
+        self.protocol = protocol
         self.upstream = (upstream_host, upstream_port)
         self.drop_rate = drop_rate
         self.reset_rate = reset_rate
+        if droppable is None:
+            droppable = POSTGRES_DATA_COMMANDS if protocol == "postgres" else DATA_COMMANDS
         self.droppable = frozenset(droppable)
         self.delay = delay
         self._random = random.Random(seed)
@@ -174,7 +225,18 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
+        """A URL of the proxy: ``redis://…/0``, or ``postgresql://127.0.0.1:PORT`` (with no user
+        nor database: prefer :meth:`route`)."""
+        if self.protocol == "postgres":
+            return f"postgresql://127.0.0.1:{self.port}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def route(self, url: str) -> str:
+        """``url`` (user, password, path and query kept) with its host and port the proxy's."""
+        parts = urllib.parse.urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@" if credentials else ""
+        return parts._replace(netloc=f"{netloc}127.0.0.1:{self.port}").geturl()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -342,7 +404,11 @@ class FaultProxy:
                     await client_w.drain()
             closed.set()
 
-        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        if self.protocol == "postgres":
+            pipes = self._postgres_pipes(client_r, client_w, server_r, server_w, pending, closed)
+        else:
+            pipes = (upstream(), downstream())
+        tasks = [asyncio.create_task(pipe) for pipe in pipes]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -357,3 +423,144 @@ class FaultProxy:
             self._writers.discard(client_w)
             client_w.transport.abort()
             server_w.transport.abort()
+
+    # --- PostgreSQL -----------------------------------------------------------------------
+
+    def _postgres_pipes(
+        self,
+        client_r: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        server_r: asyncio.StreamReader,
+        server_w: asyncio.StreamWriter,
+        pending: collections.deque[tuple[str, bytes]],
+        closed: asyncio.Event,
+    ) -> tuple[Coroutine[Any, Any, None], Coroutine[Any, Any, None]]:
+        """The two relays of one PostgreSQL connection (see the module's docstring)."""
+        statements: dict[bytes, bytes] = {}  # this connection's prepared statements: name → SQL
+
+        def reset(out: bytearray) -> None:
+            server_w.write(out)  # the requests before it still reach the server
+            self.resets += 1
+            self._abort(client_w)
+            closed.set()
+
+        async def upstream() -> None:  # client → server, request by request
+            buf = bytearray()
+            started = raw = False
+            batch = bytearray()
+            sql: bytes | None = None
+            while not closed.is_set():
+                data = await client_r.read(65536)
+                if not data:
+                    break
+                if raw:  # a CancelRequest connection: nothing to interpret
+                    server_w.write(data)
+                    await server_w.drain()
+                    continue
+                buf += data
+                start = 0
+                out = bytearray()
+                while True:
+                    if not started:  # untyped: Int32 length, Int32 code, rest
+                        if len(buf) - start < 8:
+                            break
+                        length, code = struct.unpack_from("!ii", buf, start)
+                        if len(buf) - start < length:
+                            break
+                        message = buf[start : start + length]
+                        start += length
+                        if code in (_PG_SSL_REQUEST, _PG_GSSENC_REQUEST):
+                            client_w.write(b"N")  # plaintext: the proxy must read the protocol
+                            continue
+                        started = True
+                        if code == _PG_CANCEL_REQUEST:
+                            raw = True
+                            out += message + buf[start:]
+                            start = len(buf)
+                            break
+                        if self._decide(b"STARTUP") == "reset":
+                            reset(out)
+                            return
+                        pending.append(("forward", b"STARTUP"))
+                        out += message
+                        continue
+                    if len(buf) - start < 5:
+                        break
+                    kind = buf[start]
+                    end = start + 1 + int.from_bytes(buf[start + 1 : start + 5], "big")
+                    if end > len(buf):
+                        break
+                    message, body = buf[start:end], buf[start + 5 : end]
+                    start = end
+                    if kind in b"pX":  # authentication, Terminate: no request of their own
+                        out += message
+                        continue
+                    if kind == ord("P"):
+                        name, query = _cstrings(body, 2)
+                        if name:
+                            statements[name] = query
+                        sql = query if sql is None else sql
+                    elif kind == ord("B") and sql is None:
+                        sql = statements.get(_cstrings(body, 2)[1])
+                    elif kind == ord("Q"):
+                        sql = _cstrings(body, 1)[0] if sql is None else sql
+                    batch += message
+                    if kind not in b"SQ":
+                        continue
+                    name = pg_request_name(sql)  # a request is complete: one ReadyForQuery
+                    batch_bytes, sql = bytes(batch), None
+                    batch.clear()
+                    action = self._decide(name)
+                    if action == "reset":
+                        reset(out)
+                        return
+                    pending.append((action, name))
+                    out += batch_bytes
+                del buf[:start]
+                if out:
+                    server_w.write(out)
+                    await server_w.drain()
+            closed.set()
+
+        async def downstream() -> None:  # server → client, whole replies (to ReadyForQuery)
+            buf = bytearray()
+            scanned = 0  # buf[:scanned] is whole messages of the reply being received
+            while not closed.is_set():
+                data = await server_r.read(65536)
+                if not data:
+                    break
+                buf += data
+                reply_start = 0
+                out = bytearray()
+                while len(buf) - scanned >= 5:
+                    end = scanned + 1 + int.from_bytes(buf[scanned + 1 : scanned + 5], "big")
+                    if end > len(buf):
+                        break
+                    kind, scanned = buf[scanned], end
+                    if kind != ord("Z"):
+                        continue
+                    action, name = pending.popleft() if pending else ("forward", b"")
+                    if action == "drop":
+                        client_w.write(out)  # replies before it still arrive
+                        self.dropped += 1
+                        self.dropped_by_command[name] += 1
+                        self._abort(client_w)
+                        closed.set()
+                        return
+                    self.replies += 1
+                    out += buf[reply_start:scanned]
+                    reply_start = scanned
+                del buf[:reply_start]
+                scanned -= reply_start
+                if out:
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
+                    client_w.write(out)
+                    await client_w.drain()
+            if buf and not closed.is_set():  # what the server said before it closed (FATAL …)
+                client_w.write(buf)
+                with contextlib.suppress(OSError):
+                    await client_w.drain()
+            closed.set()
+
+        return upstream(), downstream()

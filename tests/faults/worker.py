@@ -2,6 +2,7 @@
 
     python -m tests.faults.worker resume SPEC_JSON    # resume tokens, print a JSON report
     python -m tests.faults.worker hold SPEC_JSON      # resume one token; block inside the step
+    python -m tests.faults.worker pause SPEC_JSON     # pause sessions, print their tokens (JSON)
 
 The workflow (``faults``) pauses once with an ``expects`` schema.  On resume its step appends
 ``"<n> <ctx.idempotency_key> <pid>"`` to a side-effect log that bypasses the faulty path (a Redis
@@ -22,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from llm_core import Error, Ok, cache_from_url
+from llm_core import Error, Ok, Paused, cache_from_url
 from llm_core.cache import RedisCache
 from llm_core.workflow import AdapterBundle, Plugin, Runtime, StepContext, Workflow
 
@@ -180,6 +181,30 @@ def resume_all(spec: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
+def pause_all(spec: dict[str, Any]) -> dict[str, Any]:
+    """Pause sessions ``spec["first"]`` .. ``first + count - 1`` (``{"n": …}``).  A pause the
+    cache did not confirm (``cache_unavailable``) is run again, as a new session: the first may
+    have been stored, but its token was never told to anyone (an orphan, left to expire)."""
+    effects = SideEffects(spec["effects"])
+    rt = runtime(make_cache(spec), effects, float(spec["lease_ttl"]))
+    kinds: Counter[str] = Counter()
+    report: dict[str, Any] = {"tokens": [], "anomalies": [], "kinds": kinds}
+    for n in range(spec["first"], spec["first"] + spec["count"]):
+        for _ in range(200):
+            outcome = rt.run({"n": n})
+            kind = "paused" if isinstance(outcome, Paused) else getattr(outcome, "kind", "ok")
+            kinds[kind] += 1
+            if isinstance(outcome, Paused):
+                report["tokens"].append({"n": n, "token": outcome.token})
+                break
+            if kind != "cache_unavailable":
+                report["anomalies"].append(f"{n}: pause ended {kind}")
+                break
+        else:
+            report["anomalies"].append(f"{n}: gave up pausing after 200 tries")
+    return report
+
+
 def hold(spec: dict[str, Any]) -> int:
     """Resume one token with good input; the step records its run, then blocks (to be killed)."""
     effects = SideEffects(spec["effects"], hold=spec["hold"])
@@ -193,6 +218,9 @@ def main(argv: list[str]) -> int:
     mode, spec = argv[1], json.loads(Path(argv[2]).read_text("utf-8"))
     if mode == "resume":
         sys.stdout.write(json.dumps(resume_all(spec)) + "\n")
+        return 0
+    if mode == "pause":
+        sys.stdout.write(json.dumps(pause_all(spec)) + "\n")
         return 0
     return hold(spec)
 
