@@ -42,7 +42,7 @@ def test_table_is_created_on_first_use_with_a_version(pg_url: str, pg_table: str
         comment = conn.execute(
             "SELECT obj_description(to_regclass(%s), 'pg_class')", (pg_table,)
         ).fetchone()
-        assert comment == ("llm-core cache, schema version 1",)
+        assert comment == ("llm-core cache, schema version 2",)
         indexes = conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (pg_table,)
         ).fetchall()

@@ -52,10 +52,14 @@ def unique_table(label: str = "test") -> str:
 
 
 def drop_table(url: str, table: str) -> None:
+    """Drop ``table`` and the table of its indexed prefixes (``<table>_indexed``)."""
     from psycopg import sql
 
+    parts = table.split(".")
+    registry = [*parts[:-1], parts[-1] + "_indexed"]
     with admin(url) as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table.split("."))))
+        for name in (parts, registry):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*name)))
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,10 @@
 ``postgres``).
 
 * **One table** (default ``llm_core_cache``): ``key text COLLATE "C" PRIMARY KEY, value bytea,
-  expires_at double precision`` (seconds since the epoch, ``NULL`` = never), and a partial index
-  on ``expires_at``.  Created on first use under an advisory lock, its layout version kept in the
-  table's comment; a table that is not ours, or of a newer version, is refused
+  expires_at double precision`` (seconds since the epoch, ``NULL`` = never), the index columns
+  ``ix, label_a, label_b``, and a partial index on ``expires_at``.  Created on first use under
+  an advisory lock, its layout version kept in the table's comment (a version-1 table is
+  migrated in place); a table that is not ours, or of a newer version, is refused
   (:class:`~llm_core.errors.CacheFormatError`).
 * **The server's clock**: every statement computes ``now`` from ``statement_timestamp()``, so
   hosts with skewed clocks agree on expiry.  An entry is alive while ``now <= expires_at``.
@@ -15,6 +16,9 @@
   PostgreSQL's row locks (a waiting writer re-checks the ``WHERE`` on the row it waited for) make
   each atomic across every client.
 * **Listing** is a range scan of the primary key (``"C"`` collation: code-point order).
+* **The index** (``index_prefix``/``page``, schema version 2): label columns written by the same
+  statement as the value, and a partial ``(ix, expires_at, key)`` index a page walks; see
+  :mod:`llm_core.cache.postgres._index`.
 * **Sweep**: batches of ``DELETE … WHERE key IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)``, so
   any number of processes sweep at once and each expired row is deleted once; a ``set`` or a
   "set if absent" sweeps every ``sweep_interval`` seconds (its errors are logged, not raised:
@@ -37,7 +41,8 @@ from typing import Any
 from llm_core._log import get_logger
 from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._validation import check_key, check_ttl, check_value
-from llm_core.cache.postgres._driver import DEFAULT_TABLE, Driver
+from llm_core.cache.postgres._driver import DEFAULT_TABLE
+from llm_core.cache.postgres._index import PostgresIndex
 from llm_core.cache.postgres._sql import Statements
 
 __all__ = ["DEFAULT_TABLE", "PostgresCache"]
@@ -45,7 +50,7 @@ __all__ = ["DEFAULT_TABLE", "PostgresCache"]
 _logger = get_logger("cache")
 
 
-class PostgresCache(Driver):
+class PostgresCache(PostgresIndex):
     """A TTL cache in one PostgreSQL table, shared by every process that reaches the server.
 
     ``PostgresCache("postgresql://host:5432/db", table="llm_core_cache", prefix="")``; see
@@ -61,6 +66,7 @@ class PostgresCache(Driver):
         listing=True,
         sweep=True,
         compare_and_set=True,
+        index=True,
     )
 
     @classmethod
@@ -100,7 +106,7 @@ class PostgresCache(Driver):
         """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
         check_key(key)
         check_value(value)
-        params = self._params(key, value=value, ttl=check_ttl(ttl))
+        params = self._params(key, value=value, ttl=check_ttl(ttl), **self._labelled(key, value))
 
         def work(conn: Any, sql: Statements) -> None:
             conn.execute(sql.set, params)
@@ -195,7 +201,7 @@ class PostgresCache(Driver):
             return await asyncio.to_thread(self.set, key, value, ttl)
         check_key(key)
         check_value(value)
-        params = self._params(key, value=value, ttl=check_ttl(ttl))
+        params = self._params(key, value=value, ttl=check_ttl(ttl), **self._labelled(key, value))
 
         async def work(conn: Any, sql: Statements) -> None:
             await conn.execute(sql.set, params)

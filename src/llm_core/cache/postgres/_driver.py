@@ -10,7 +10,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from llm_core.cache._contract import Labeler
 from llm_core.cache._errors import map_exceptions, unavailable
+from llm_core.cache._sqlite_index import label_row
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_key, check_ttl, check_value
 from llm_core.cache.postgres._pool import Pools
@@ -32,6 +34,7 @@ __all__ = ["DEFAULT_TABLE", "Driver"]
 DEFAULT_TABLE = "llm_core_cache"
 T = TypeVar("T")
 Params = dict[str, Any]
+_UNLABELLED: Params = {"ix": None, "la": None, "lb": None}
 
 
 class Driver:
@@ -88,6 +91,7 @@ class Driver:
         self._next_sweep = self._tick() + interval
         self._sql: Statements | None = None
         self._prepare_lock = threading.Lock()
+        self._indexes: tuple[tuple[str, Labeler], ...] = ()  # longest prefix first
 
     @property
     def table(self) -> str:
@@ -128,19 +132,19 @@ class Driver:
         return version
 
     def _prepare(self, conn: Any) -> Statements:
-        """Render the statements and create or check the table (once per cache)."""
+        """Render the statements and create, migrate or check the table (once per cache)."""
         with self._prepare_lock:
             if self._sql is not None:
                 return self._sql
             sql = render(self._psycopg, self._table, self._clock is not None, conn)
             where = f"PostgreSQL at {self._pools.where}"
             name = {"name": sql.regclass}
-            if self._version(conn.execute(CHECK, name).fetchone(), where) is None:
+            if self._outdated(conn.execute(CHECK, name).fetchone(), where):
                 with conn.transaction():
                     conn.execute(LOCK, {"name": sql.lock_key})
-                    if self._version(conn.execute(CHECK, name).fetchone(), where) is None:
-                        for statement in schema_statements(self._psycopg, self._table, conn):
-                            conn.execute(statement)
+                    row = conn.execute(CHECK, name).fetchone()
+                    for statement in self._upgrade(row, where, conn):
+                        conn.execute(statement)
             self._sql = sql
             return sql
 
@@ -150,15 +154,26 @@ class Driver:
         sql = render(self._psycopg, self._table, self._clock is not None, conn)
         where = f"PostgreSQL at {self._pools.where}"
         name = {"name": sql.regclass}
-        if self._version(await (await conn.execute(CHECK, name)).fetchone(), where) is None:
+        if self._outdated(await (await conn.execute(CHECK, name)).fetchone(), where):
             async with conn.transaction():
                 await conn.execute(LOCK, {"name": sql.lock_key})
                 row = await (await conn.execute(CHECK, name)).fetchone()
-                if self._version(row, where) is None:
-                    for statement in schema_statements(self._psycopg, self._table, conn):
-                        await conn.execute(statement)
+                for statement in self._upgrade(row, where, conn):
+                    await conn.execute(statement)
         self._sql = sql
         return sql
+
+    def _outdated(self, row: tuple[bool, str | None], where: str) -> bool:
+        version = self._version(row, where)
+        return version is None or version < SCHEMA_VERSION
+
+    def _upgrade(self, row: tuple[bool, str | None], where: str, conn: Any) -> list[str]:
+        """The DDL to run under the advisory lock: create, migrate (version 1: the index
+        columns, added in place), or nothing (another process did it meanwhile)."""
+        version = self._version(row, where)
+        if version == SCHEMA_VERSION:
+            return []
+        return schema_statements(self._psycopg, self._table, conn, version)
 
     # --- drivers: one connection per call, errors mapped, idempotent calls sent again ------
 
@@ -221,6 +236,14 @@ class Driver:
         now = None if self._clock is None else self._clock()
         return {"key": self._prefix + key, "now": now, **more}
 
+    def _labelled(self, key: str, value: bytes) -> Params:
+        """The index columns a write of ``value`` at ``key`` sets (see ``_index``): ``ix`` is
+        the namespaced prefix the row is listed under, ``''`` (not listed) or ``None``."""
+        if not self._indexes:
+            return _UNLABELLED
+        ix, la, lb = label_row(self._indexes, key, value)
+        return {"ix": self._prefix + ix if ix else ix, "la": la, "lb": lb}
+
     def _sweep_due(self) -> bool:
         return self._tick() >= self._next_sweep
 
@@ -273,6 +296,8 @@ class Driver:
             check_value(new)
         seconds = check_ttl(ttl)
         params = self._params(key, value=new, expected=expected, ttl=seconds)
+        if new is not None:
+            params.update(self._labelled(key, new))
         if expected is None:
             return ("cas_absent" if new is None else "cas_insert"), params
         return ("cas_delete" if new is None else "cas_swap"), params

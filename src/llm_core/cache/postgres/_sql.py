@@ -19,13 +19,15 @@ __all__ = [
     "check_prefix",
     "check_table",
     "comment_text",
+    "registry_table",
     "render",
     "schema_statements",
     "version_of_comment",
 ]
 
-SCHEMA_VERSION = 1
-"""The layout this version writes; a table with a larger version is refused."""
+SCHEMA_VERSION = 2
+"""The layout this version writes (2: the index columns ``ix, label_a, label_b``); a table with
+a larger version is refused, a version-1 table is migrated on first use."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,49}")
 _COMMENT = re.compile(r"llm-core cache, schema version (\d+)")
@@ -99,9 +101,11 @@ class Statements(NamedTuple):
 
 _TEMPLATES = {
     "get": "SELECT value FROM {t} WHERE key = %(key)s AND {live}",
+    # Writes of a value set its index columns in the same statement (see _index).
     "set": (
-        "INSERT INTO {t} (key, value, expires_at) VALUES (%(key)s, %(value)s, {expiry})"
-        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+        "INSERT INTO {t} (key, value, expires_at, ix, label_a, label_b)"
+        " VALUES (%(key)s, %(value)s, {expiry}, %(ix)s, %(la)s, %(lb)s)"
+        " ON CONFLICT (key) DO UPDATE SET {relabel}"
     ),
     "delete": "DELETE FROM {t} WHERE key = %(key)s",
     # Deletes an expired row too (it is garbage); the value counts only if the row was alive.
@@ -110,12 +114,13 @@ _TEMPLATES = {
     "cas_absent": "SELECT 1 FROM {t} WHERE key = %(key)s AND {live}",
     # Inserts, or overwrites only an expired row (NULL expires_at never expires).
     "cas_insert": (
-        "INSERT INTO {t} AS c (key, value, expires_at) VALUES (%(key)s, %(value)s, {expiry})"
-        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
-        " WHERE c.expires_at < {now}"
+        "INSERT INTO {t} AS c (key, value, expires_at, ix, label_a, label_b)"
+        " VALUES (%(key)s, %(value)s, {expiry}, %(ix)s, %(la)s, %(lb)s)"
+        " ON CONFLICT (key) DO UPDATE SET {relabel} WHERE c.expires_at < {now}"
     ),
     "cas_swap": (
-        "UPDATE {t} SET value = %(value)s, expires_at = {expiry}"
+        "UPDATE {t} SET value = %(value)s, expires_at = {expiry},"
+        " ix = %(ix)s, label_a = %(la)s, label_b = %(lb)s"
         " WHERE key = %(key)s AND value = %(expected)s AND {live}"
     ),
     "cas_delete": "DELETE FROM {t} WHERE key = %(key)s AND value = %(expected)s AND {live}",
@@ -142,6 +147,10 @@ def render(psycopg: Any, table: tuple[str, ...], clocked: bool, context: Any) ->
         "now": now,
         "live": sql.SQL("(expires_at IS NULL OR expires_at >= {now})").format(now=now),
         "expiry": sql.SQL("{now} + %(ttl)s::float8").format(now=now),
+        "relabel": sql.SQL(
+            "value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, ix = EXCLUDED.ix,"
+            " label_a = EXCLUDED.label_a, label_b = EXCLUDED.label_b"
+        ),
     }
     rendered = {
         name: sql.SQL(template).format(**parts).as_string(context)
@@ -151,24 +160,50 @@ def render(psycopg: Any, table: tuple[str, ...], clocked: bool, context: Any) ->
     return Statements(regclass=regclass, lock_key=f"llm-core cache {regclass}", **rendered)
 
 
-def schema_statements(psycopg: Any, table: tuple[str, ...], context: Any) -> list[str]:
-    """The DDL that creates the table, its expiry index and its version comment."""
+def schema_statements(
+    psycopg: Any, table: tuple[str, ...], context: Any, version: int | None = None
+) -> list[str]:
+    """The DDL that creates the table (``version=None``) or migrates it from ``version``: the
+    table, its expiry index, the index columns and their ``(ix, expires_at, key)`` index, the
+    table of indexed prefixes (``<name>_indexed``), and the version comment."""
     sql = psycopg.sql
     name = sql.Identifier(*table)
-    return [
-        sql.SQL(
-            'CREATE TABLE IF NOT EXISTS {t} (key text COLLATE "C" PRIMARY KEY,'
-            " value bytea NOT NULL, expires_at double precision)"
+    statements = []
+    if version is None:
+        statements += [
+            sql.SQL(
+                'CREATE TABLE IF NOT EXISTS {t} (key text COLLATE "C" PRIMARY KEY,'
+                ' value bytea NOT NULL, expires_at double precision, ix text COLLATE "C",'
+                " label_a text, label_b text)"
+            ).format(t=name),
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+            ).format(i=sql.Identifier(table[-1] + "_expires"), t=name),
+        ]
+    else:  # version 1: no index columns yet (adding nullable columns rewrites nothing)
+        statements.append(
+            sql.SQL(
+                'ALTER TABLE {t} ADD COLUMN IF NOT EXISTS ix text COLLATE "C",'
+                " ADD COLUMN IF NOT EXISTS label_a text, ADD COLUMN IF NOT EXISTS label_b text"
+            ).format(t=name)
         )
-        .format(t=name)
-        .as_string(context),
-        sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires_at) WHERE expires_at IS NOT NULL")
-        .format(i=sql.Identifier(table[-1] + "_expires"), t=name)
-        .as_string(context),
-        sql.SQL("COMMENT ON TABLE {t} IS {c}")
-        .format(t=name, c=sql.Literal(comment_text()))
-        .as_string(context),
+    statements += [
+        # Only listed rows with a deadline: what a page walks, in the order it walks them.
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {i} ON {t} (ix, expires_at, key)"
+            " WHERE ix <> '' AND expires_at IS NOT NULL"
+        ).format(i=sql.Identifier(table[-1] + "_listed"), t=name),
+        sql.SQL('CREATE TABLE IF NOT EXISTS {r} (prefix text COLLATE "C" PRIMARY KEY)').format(
+            r=sql.Identifier(*registry_table(table))
+        ),
+        sql.SQL("COMMENT ON TABLE {t} IS {c}").format(t=name, c=sql.Literal(comment_text())),
     ]
+    return [statement.as_string(context) for statement in statements]
+
+
+def registry_table(table: tuple[str, ...]) -> tuple[str, ...]:
+    """The table naming the prefixes already indexed (``<name>_indexed``, same schema)."""
+    return (*table[:-1], table[-1] + "_indexed")
 
 
 CHECK = (
