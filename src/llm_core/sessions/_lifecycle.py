@@ -19,8 +19,8 @@ in); the workflow's drivers and :class:`~llm_core.sessions.SessionStore` perform
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from llm_core.errors import (
@@ -35,9 +35,11 @@ from llm_core.sessions._types import StateTypes
 
 __all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "confirm", "load"]
 
-_str = json.dumps  # JSON string literal for our own short fields (ids, tokens)
+# JSON string literal for our own short fields (ids, tokens): what ``json.dumps(str)`` returns
+_str = encode_basestring_ascii
 _SNAPSHOT_FIELD = ',"snapshot":'
 _STATUSES = frozenset({"pending", "claimed", "completed", "cancelled"})
+_new = tuple.__new__  # a Record from all its fields, skipping NamedTuple's __new__
 
 
 class CacheOp:
@@ -123,19 +125,28 @@ class Keyspace:
         return self._wrap(key, _head("pending", attempts, None) + snapshot_text + "}")
 
     def claimed(self, record: Record, claim: Claim) -> bytes:
-        """``record`` claimed by ``claim`` (one more attempt)."""
-        body = _head("claimed", record.attempts + 1, claim) + record.snapshot_text + "}"
-        return self._wrap(record.key, body)
+        """The bytes of ``record`` claimed by ``claim`` (one more attempt)."""
+        return self.claim(record, claim).raw
 
-    def completed(self, record: Record, claim: Claim, outcome: dict[str, Any], now: float) -> bytes:
+    def claim(self, record: Record, claim: Claim) -> Record:
+        """The record :meth:`claimed` writes, as it will read back (its bytes in ``raw``)."""
+        key, attempts = record.key, record.attempts + 1
+        raw = self._wrap(key, _head("claimed", attempts, claim) + record.snapshot_text + "}")
+        fields = (key, record.token, raw, "claimed", attempts, record.snapshot)
+        return _new(Record, (*fields, record.snapshot_text, claim, None, None, None))
+
+    def completed(
+        self, record: Record, claim: Claim, outcome: dict[str, Any] | None, now: float
+    ) -> bytes:
         """The completion record that replaces a claimed one (kept for ``result_ttl``).  The
-        outcome is kept only for a resume with a ``request_id``: nothing else can replay it."""
+        outcome is kept only for a resume with a ``request_id``: nothing else can replay it
+        (so without one, ``outcome`` may be ``None``)."""
         request = "null" if claim.request_id is None else _str(claim.request_id)
         head = (
             f'{{"status":"completed","token":{_str(record.token)},"claim":{_str(claim.id)},'
             f'"request_id":{request},"finished_at":{now!r},"outcome":'
         )
-        if claim.request_id is not None:
+        if claim.request_id is not None and outcome is not None:
             try:
                 text = encode_json(outcome, "the outcome", self.types)
                 return self._wrap(record.key, head + text + "}")
@@ -162,11 +173,9 @@ class Keyspace:
         except UnicodeDecodeError:
             raise InvalidSnapshotError("stored session is not valid UTF-8") from None
         fields = decode_json(text)
-        if type(fields) is not dict or type(fields.get("status")) is not str:
+        status = fields.get("status") if type(fields) is dict else None
+        if type(status) is not str or status not in _STATUSES:
             raise InvalidSnapshotError("stored session record has no known status")
-        if fields["status"] not in _STATUSES:
-            raise InvalidSnapshotError("stored session record has no known status")
-        status = fields["status"]
         attempts = fields.get("attempts", 0)
         if type(attempts) is not int or not 0 <= attempts < 2**31:
             raise InvalidSnapshotError("stored session record has a bad attempt count")
@@ -181,26 +190,19 @@ class Keyspace:
         )
         if snapshot.token != token:
             raise InvalidSnapshotError("stored session belongs to another token")
-        claim = _claim(fields.get("claim")) if status == "claimed" else fields.get("claim", 0)
-        if claim is not None and not isinstance(claim, Claim):
+        claim: Claim | None = None
+        if status == "claimed":
+            claim = _claim(fields.get("claim"))
+        elif fields.get("claim", 0) is not None:
             raise InvalidSnapshotError("a pending session record holds a claim")
         # Transitions re-write the snapshot's exact text after their own members, so the record
         # must be exactly in the layout llm-core writes (the snapshot last), or a release would
         # store a record that cannot be read (or whose later members override the new ones).
         head = _head(status, attempts, claim)
-        start = len(head) - len(_SNAPSHOT_FIELD)
-        if not text.startswith(head) or not text.endswith("}") or len(fields) != 4:
+        if not text.startswith(head) or text[-1] != "}" or len(fields) != 4:
             raise InvalidSnapshotError("stored session record is not in llm-core's layout")
-        return Record(
-            key,
-            token,
-            data,
-            status,
-            attempts,
-            snapshot,
-            text[start + len(_SNAPSHOT_FIELD) : -1],
-            claim,
-        )
+        read = (key, token, data, status, attempts, snapshot, text[len(head) : -1], claim)
+        return _new(Record, (*read, None, None, None))
 
 
 def _head(status: str, attempts: int, claim: Claim | None) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any
 
 from llm_core.errors import InvalidSnapshotError
 from llm_core.sessions._codec import decode_json, encode_json
 from llm_core.sessions._schema import schema_is_usable
-from llm_core.sessions._seal import Sealer, is_sealed
+from llm_core.sessions._seal import SEALED, Sealer, is_sealed
 from llm_core.sessions._types import StateTypes
 
 __all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
@@ -118,14 +119,11 @@ class ResumeSnapshot:
             raise InvalidSnapshotError("stored snapshot lacks its head fields")
         token, kind, created, accessed, expires, recipe, step = head
         state, expects, payload = record.get("state"), record.get("expects"), record.get("payload")
-        if is_sealed(state) or is_sealed(payload):
-            if opener is None:
-                raise InvalidSnapshotError("stored session is encrypted; this runtime has no key")
-            sealer = opener()
-            if is_sealed(state):
-                state = _opened(sealer.open(state, storage_key), types)
-            if is_sealed(payload):
-                payload = _opened(sealer.open(payload, storage_key), types)
+        maybe_sealed = (type(state) is dict and SEALED in state) or (
+            type(payload) is dict and SEALED in payload
+        )  # (a cheap test first: most records are not sealed)
+        if maybe_sealed and (is_sealed(state) or is_sealed(payload)):
+            state, payload = _open(state, payload, opener, storage_key, types)
         elif types is not None and tagged:
             state, payload = types.decode(state), types.decode(payload)
         if not (
@@ -135,16 +133,21 @@ class ResumeSnapshot:
             and type(step) is str
             and type(state) is dict
             and (expects is None or type(expects) is dict)
-            and _finite(created)
-            and _finite(accessed)
-            and _finite(expires)
+            # three floats with a finite sum are finite (else each is checked on its own)
+            and (
+                (
+                    type(created) is type(accessed) is type(expires) is float
+                    and isfinite(created + accessed + expires)
+                )
+                or (_finite(created) and _finite(accessed) and _finite(expires))
+            )
         ):
             raise InvalidSnapshotError("stored snapshot has a field of the wrong type")
         if "payload" not in record:
             raise InvalidSnapshotError("stored snapshot lacks its payload")
         if expects is not None and not schema_is_usable(expects):
             raise InvalidSnapshotError("stored snapshot's expects is not a usable JSON Schema")
-        return cls(
+        return (_make if cls is ResumeSnapshot else cls)(
             token,
             kind,
             float(created),
@@ -156,6 +159,70 @@ class ResumeSnapshot:
             payload,
             expects,
         )
+
+
+_new = object.__new__
+(
+    _set_token,
+    _set_kind,
+    _set_created,
+    _set_accessed,
+    _set_expires,
+    _set_recipe,
+    _set_step,
+    _set_state,
+    _set_payload,
+    _set_expects,
+    _set_version,
+) = (ResumeSnapshot.__dict__[name].__set__ for name in _FIELDS)
+
+
+def _make(
+    token: str,
+    kind: str,
+    created: float,
+    accessed: float,
+    expires: float,
+    recipe: str,
+    step: str,
+    state: dict[str, Any],
+    payload: Any,
+    expects: dict[str, Any] | None,
+) -> ResumeSnapshot:
+    """A snapshot of fields just checked, made by setting its slots directly: the same object
+    as ``ResumeSnapshot(...)`` makes, without the frozen dataclass's per-field ``setattr``."""
+    snapshot: ResumeSnapshot = _new(ResumeSnapshot)
+    _set_token(snapshot, token)
+    _set_kind(snapshot, kind)
+    _set_created(snapshot, created)
+    _set_accessed(snapshot, accessed)
+    _set_expires(snapshot, expires)
+    _set_recipe(snapshot, recipe)
+    _set_step(snapshot, step)
+    _set_state(snapshot, state)
+    _set_payload(snapshot, payload)
+    _set_expects(snapshot, expects)
+    _set_version(snapshot, SNAPSHOT_VERSION)
+    return snapshot
+
+
+def _open(
+    state: Any,
+    payload: Any,
+    opener: Callable[[], Sealer] | None,
+    storage_key: str,
+    types: StateTypes | None,
+) -> tuple[Any, Any]:
+    """The state and payload, the sealed ones opened (``InvalidSnapshotError`` if there is no
+    sealer to open them, or they do not open)."""
+    if opener is None:
+        raise InvalidSnapshotError("stored session is encrypted; this runtime has no key")
+    sealer = opener()
+    if is_sealed(state):
+        state = _opened(sealer.open(state, storage_key), types)
+    if is_sealed(payload):
+        payload = _opened(sealer.open(payload, storage_key), types)
+    return state, payload
 
 
 def _opened(text: str, types: StateTypes | None) -> Any:

@@ -29,6 +29,7 @@ from llm_core.sessions import (
 )
 from llm_core.workflow._effects import Blueprint, CallStep, Effect, Flow, Interrupted
 from llm_core.workflow._invocation import Done, Fail, Invocation, Pause, Result, copy_json
+from llm_core.workflow.outcomes import TraceEvent
 from llm_core.workflow.steps import PauseRequest, StepContext
 
 __all__ = ["execute", "run_flow"]
@@ -69,13 +70,8 @@ def execute(
     """Run the steps from ``start``; the first one gets the resume input if ``resumed``.
     ``run_id`` seeds each step's ``ctx.idempotency_key`` (the token, on resume)."""
     plan = call.plan
-    steps, recipe, adapters, hooks, event = (
-        plan.steps,
-        plan.recipe,
-        plan.adapters,
-        call.hooks,
-        call.event,
-    )
+    steps, recipe, adapters, hooks = plan.steps, plan.recipe, plan.adapters, call.hooks
+    trace, clock = call.trace, call.clock
     for i in range(start, len(steps)):
         step = steps[i]
         name = step.name
@@ -83,7 +79,8 @@ def execute(
             ctx = StepContext(name, recipe, adapters, resume_input, True, run_id)
         else:
             ctx = StepContext(name, recipe, adapters, None, False, run_id)
-        ev = event("step.start", name)
+        ev = _new(TraceEvent, ("step.start", clock(), name, None))  # as call.event does, inline
+        trace.append(ev)
         if hooks:
             yield from call.run_hooks(ev)
         try:
@@ -120,12 +117,14 @@ def execute(
                 )
             result = dict(result)
         state = result
-        ev = event("step.end", name, _OK)
+        ev = _new(TraceEvent, ("step.end", clock(), name, _OK))
+        trace.append(ev)
         if hooks:
             yield from call.run_hooks(ev)
     return Done(state)
 
 
+_new = tuple.__new__
 # shared, read-only event data (a trace event's data is never copied on the hot path)
 _OK = MappingProxyType({"status": "ok"})
 _STATUS = {

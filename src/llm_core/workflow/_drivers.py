@@ -31,6 +31,8 @@ __all__ = ["drive_async", "drive_sync"]
 def drive_sync(flow: Flow, cache: Cache) -> Outcome:
     """Run ``flow`` to its outcome, performing every effect synchronously."""
     runner: _AwaitableRunner | None = None  # made on the first awaitable
+    # A cache with an atomic compare-and-set runs every operation as asked (no emulation).
+    native = capabilities_of(cache).compare_and_set
     send = flow.send
     value: Any = None
     try:
@@ -53,7 +55,10 @@ def drive_sync(flow: Flow, cache: Cache) -> Outcome:
                             runner = runner or _AwaitableRunner()
                             value = runner.run(value)
                     elif type(effect) is CacheOp:
-                        value = perform(cache, effect)
+                        if native:
+                            value = getattr(cache, effect.method)(*effect.args)
+                        else:
+                            value = perform(cache, effect)
                     else:
                         assert type(effect) is CallHook
                         value = effect.fn(effect.event)

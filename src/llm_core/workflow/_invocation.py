@@ -7,12 +7,13 @@ is the internal exception that unwinds a flow to an ``Error``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from llm_core._log import get_logger, log_diagnostic
-from llm_core.errors import CacheUnavailableError, SessionBusyError, WorkflowError
+from llm_core.errors import WorkflowError
 from llm_core.workflow._effects import Blueprint, CacheOp, CallHook, Effect, Interrupted
 from llm_core.workflow.outcomes import Diagnostic, DiagnosticKind, Error, Ok, Outcome, Paused
 from llm_core.workflow.outcomes import TraceEvent as _Event
@@ -78,6 +79,7 @@ _STRICT_KINDS = {
     "adapter.cache.evicts": "invalid_workflow",
 }
 _new = tuple.__new__
+_T = TypeVar("_T")
 _logger = get_logger("workflow")
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
 
@@ -96,9 +98,17 @@ def _copy(value: Any) -> Any:
     if kind in _ATOMIC:
         return value
     if kind is dict:
-        return {k: v if type(v) in _ATOMIC else _copy(v) for k, v in value.items()}
+        copied = value.copy()
+        for k, v in copied.items():
+            if type(v) not in _ATOMIC:
+                copied[k] = _copy(v)  # replaces a value: the dict's size does not change
+        return copied
     if kind is list:
-        return [v if type(v) in _ATOMIC else _copy(v) for v in value]
+        copied_list = value.copy()
+        for i, v in enumerate(copied_list):
+            if type(v) not in _ATOMIC:
+                copied_list[i] = _copy(v)
+        return copied_list
     return copy.deepcopy(value)
 
 
@@ -144,9 +154,16 @@ class Invocation:
                 if self.hook_failed is None:
                     self.hook_failed = diagnostic
 
-    def start(self, data: Any) -> Generator[Effect, Any, None]:
+    def start(self, data: Any) -> Iterable[Effect]:
         """``run.start``, then refuse to run a workflow with build errors (or, in strict mode,
-        build warnings)."""
+        build warnings).  With no hooks and no build diagnostics (the common case) that is all
+        done here, and there is nothing to ``yield from``."""
+        if not self.hooks and not self.plan.diagnostics:
+            self.trace.append(_new(_Event, ("run.start", self.clock(), None, data)))
+            return ()
+        return self._start(data)
+
+    def _start(self, data: Any) -> Generator[Effect, Any, None]:
         event = self.event("run.start", None, data)
         if self.hooks:
             yield from self.run_hooks(event)
@@ -193,7 +210,7 @@ class Invocation:
                         yield from settle.release(self.diagnostics, fail.data)
                     result, settle = fail, None
             if settle is not None and not isinstance(result, Fail):
-                result = yield from self._commit(settle, result)
+                result = yield from settle.commit(result, self._discard)
         if isinstance(result, Fail):
             self.diagnostics.append(result.diagnostic())
             event = self.event("run.error", result.step, {"kind": result.kind})
@@ -204,9 +221,9 @@ class Invocation:
             yield from self._terminal_hooks(event, result, None, settled=True)
         trace, diagnostics = tuple(self.trace), tuple(self.diagnostics)
         if isinstance(result, Done):
-            return Ok(result.artefact, trace, diagnostics, replayed)
+            return _ok(result.artefact, trace, diagnostics, replayed)
         if isinstance(result, Pause):
-            return Paused(
+            return _paused(
                 result.token,
                 result.kind,
                 result.expires_at,
@@ -217,27 +234,6 @@ class Invocation:
                 replayed,
             )
         return Error(result.error, result.kind, trace, diagnostics)
-
-    def _commit(self, settle: Settlement, result: Done | Pause) -> Generator[Effect, Any, Result]:
-        """Complete the resumed session with ``result``; a lost lease or a cache that does not
-        answer turns it into a ``Fail`` (the outcome was not recorded)."""
-        token = settle.record.token
-        try:
-            yield from settle.commit(result)
-        except SessionBusyError as exc:
-            if isinstance(result, Pause):
-                yield from self._discard(result.token)
-            return Fail(exc, "session_busy", "session", "session.lease_lost", token=token)
-        except Exception as exc:
-            # Unknown whether the commit landed: keep any new pause (a replay may name it);
-            # if it did not land, the claim runs out and the session can be resumed again.
-            kind, code = (
-                ("cache_unavailable", "cache.unavailable")
-                if isinstance(exc, CacheUnavailableError)
-                else ("cache_error", "cache.error")
-            )
-            return Fail(exc, kind, "adapter", code, token=token, resumable_after=settle.claim.until)
-        return result
 
     def _terminal_hooks(
         self, event: _Event, result: Result, settle: Settlement | None, settled: bool = False
@@ -273,3 +269,25 @@ class Invocation:
             )
             log_diagnostic(_logger, diagnostic, exc)
             self.diagnostics.append(diagnostic)
+
+
+# Outcomes made by setting their slots directly: the same frozen objects as ``Ok(...)`` and
+# ``Paused(...)`` make, without the frozen dataclasses' per-field ``setattr`` (hot path).
+def _maker(cls: type[_T]) -> Callable[..., _T]:
+    setters = tuple(
+        (i, cls.__dict__[field.name].__set__)
+        for i, field in enumerate(dataclasses.fields(cls))  # type: ignore[arg-type]
+    )
+    new = object.__new__
+
+    def make(*values: Any) -> _T:
+        made: _T = new(cls)
+        for i, setter in setters:
+            setter(made, values[i])
+        return made
+
+    return make
+
+
+_ok: Callable[[Any, tuple[_Event, ...], tuple[Diagnostic, ...], bool], Ok] = _maker(Ok)
+_paused: Callable[..., Paused] = _maker(Paused)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from llm_core.errors import (
@@ -40,6 +41,8 @@ from llm_core.workflow._settle import Settlement
 
 __all__ = ["resume_flow"]
 
+_RESUMING = MappingProxyType({"resume": True})  # run.start's data (shared, read-only)
+
 
 def resume_flow(
     plan: Blueprint, token: object, resume_input: Any, request_id: object = None
@@ -50,11 +53,16 @@ def resume_flow(
     result: Result
     settle: Settlement | None = None
     try:
-        yield from call.start({"resume": True})
+        yield from call.start(_RESUMING)
         resume_input = _copied_resume_input(resume_input)
-        request = _check_request_id(request_id)
+        request = None if request_id is None else _check_request_id(request_id)
         token_str, stamp = _parse_token(token)
-        record = yield from _read(plan, token_str)
+        key = plan.space.key(token_str)
+        try:  # (what _read does, inline on this hot path)
+            data = yield CacheOp("get", (key,))
+        except Exception as exc:
+            raise _cache_failed(exc) from None
+        record = None if data is None else _parsed(plan, key, token_str, data)
         now = plan.clock()
         if record is None:
             raise _missing(now, stamp, token_str)
@@ -109,19 +117,30 @@ def resume_flow(
 
 
 def _read(plan: Blueprint, token: str) -> Generator[Effect, Any, Record | None]:
-    space = plan.space
-    key = space.key(token)
+    """The record of ``token`` (``None``: absent or expired), verified and parsed."""
+    key = plan.space.key(token)
     try:
         data = yield CacheOp("get", (key,))
-        return None if data is None else space.parse(key, token, data)
-    except CacheUnavailableError as exc:
-        raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
+    except Exception as exc:
+        raise _cache_failed(exc) from None
+    return None if data is None else _parsed(plan, key, token, data)
+
+
+def _parsed(plan: Blueprint, key: str, token: str, data: object) -> Record:
+    try:
+        return plan.space.parse(key, token, data)
     except InvalidSnapshotError as exc:
         raise Fail(
             exc, "session_invalid", "session", "session.corrupt", token=token, resumable=False
         ) from None
     except Exception as exc:
         raise Fail(exc, "cache_error", "adapter", "cache.error") from None
+
+
+def _cache_failed(exc: Exception) -> Fail:
+    if isinstance(exc, CacheUnavailableError):
+        return Fail(exc, "cache_unavailable", "adapter", "cache.unavailable")
+    return Fail(exc, "cache_error", "adapter", "cache.error")
 
 
 def _claim(
@@ -132,21 +151,11 @@ def _claim(
     snapshot = record.snapshot
     assert snapshot is not None
     claim = Claim(_claim_id(), now + plan.lease_ttl, request)
-    claimed = plan.space.claimed(record, claim)
+    held = plan.space.claim(record, claim)
     ttl = max(snapshot.expires_at - now, plan.lease_ttl) + 1.0
-    held = Record(
-        record.key,
-        record.token,
-        claimed,
-        "claimed",
-        record.attempts + 1,
-        snapshot,
-        record.snapshot_text,
-        claim,
-    )
     settle = Settlement(plan, held, claim)
     try:
-        won = yield from cas(record.key, record.raw, claimed, ttl)
+        won = yield from cas(record.key, record.raw, held.raw, ttl)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
         yield from settle.release([], {})
         raise stop.cause from None
@@ -239,19 +248,28 @@ def _busy(claim: Claim, now: float, token: str) -> Fail:
     )
 
 
-_claim_ids: dict[int, Iterator[int]] = {}
-_claim_prefix: dict[int, str] = {}
+class _ClaimIds:
+    """Claim ids unique across processes and hosts: a random prefix drawn once per process
+    (drawn again in a forked child) and a counter.  Unique, not secret."""
+
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_urlsafe(9) + "."
+        self.counter = itertools.count()
+
+
+_ids = _ClaimIds()
+if hasattr(os, "register_at_fork"):  # a forked child must not reuse its parent's ids
+    os.register_at_fork(after_in_child=_ids.reset)
 
 
 def _claim_id() -> str:
-    """A claim id unique across processes and hosts: a random prefix drawn once per process
-    (per pid, so a forked child draws its own) and a counter.  Unique, not secret."""
-    pid = os.getpid()
-    counter = _claim_ids.get(pid)
-    if counter is None:
-        _claim_prefix[pid] = secrets.token_urlsafe(9)
-        counter = _claim_ids[pid] = itertools.count()
-    return f"{_claim_prefix[pid]}.{next(counter)}"
+    """A fresh claim id (see :class:`_ClaimIds`)."""
+    return _ids.prefix + str(next(_ids.counter))
 
 
 def _check_request_id(request_id: object) -> str | None:

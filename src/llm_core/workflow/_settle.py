@@ -6,14 +6,14 @@ ran out and another resume took the session over, both writes find other bytes a
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from llm_core._log import get_logger, log_diagnostic
-from llm_core.errors import SessionBusyError
+from llm_core.errors import CacheUnavailableError, SessionBusyError
 from llm_core.sessions import Claim, Record, cas
 from llm_core.workflow._effects import Blueprint, Effect, Interrupted
-from llm_core.workflow._invocation import Pause
+from llm_core.workflow._invocation import Done, Fail, Pause
 from llm_core.workflow.outcomes import Diagnostic
 
 __all__ = ["Settlement", "outcome_record"]
@@ -83,17 +83,41 @@ class Settlement:
             if not released:
                 _logger.warning("a claim expired before its release: the session moved on")
 
-    def commit(self, result: Any) -> Generator[Effect, Any, None]:
-        """Record the outcome and complete the session; raises ``SessionBusyError`` if the lease
-        was lost to another resume, ``CacheUnavailableError`` if the cache did not answer."""
-        plan, record = self.plan, self.record
-        data = plan.space.completed(record, self.claim, outcome_record(result), plan.clock())
+    def commit(
+        self, result: Done | Pause, discard: Callable[[str], Generator[Effect, Any, None]]
+    ) -> Generator[Effect, Any, Done | Pause | Fail]:
+        """Record the outcome and complete the session: ``result`` itself once recorded, else a
+        ``Fail``: ``session_busy`` if the lease was lost to another resume (a new pause is then
+        deleted with ``discard``), ``cache_unavailable``/``cache_error`` if the cache did not
+        answer."""
+        plan, record, claim = self.plan, self.record, self.claim
+        outcome = None if claim.request_id is None else outcome_record(result)  # kept to replay
+        data = plan.space.completed(record, claim, outcome, plan.clock())
         try:
-            done = yield from cas(record.key, record.raw, data, plan.result_ttl)
-        except Interrupted as stop:
-            raise stop.cause from None
-        if not done:
-            raise SessionBusyError(
+            try:
+                done = yield from cas(record.key, record.raw, data, plan.result_ttl)
+            except Interrupted as stop:
+                raise stop.cause from None
+        except Exception as exc:
+            # Unknown whether the commit landed: keep any new pause (a replay may name it);
+            # if it did not land, the claim runs out and the session can be resumed again.
+            kind, code = (
+                ("cache_unavailable", "cache.unavailable")
+                if isinstance(exc, CacheUnavailableError)
+                else ("cache_error", "cache.error")
+            )
+            return Fail(exc, kind, "adapter", code, token=record.token, resumable_after=claim.until)
+        if done:
+            return result
+        if isinstance(result, Pause):
+            yield from discard(result.token)
+        return Fail(
+            SessionBusyError(
                 "this resume's lease ran out and another resume took the session over; its "
                 "outcome stands and this one is discarded"
-            )
+            ),
+            "session_busy",
+            "session",
+            "session.lease_lost",
+            token=record.token,
+        )

@@ -1,0 +1,98 @@
+"""The hot paths of pause/resume give exactly what the plain constructions give."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+import pytest
+
+from llm_core.errors import InvalidSnapshotError
+from llm_core.sessions import ResumeSnapshot, Signer
+from llm_core.sessions._codec import decode_json
+from llm_core.sessions._snapshot import _make
+from llm_core.workflow._invocation import _ok, _paused, copy_json
+from llm_core.workflow.outcomes import Ok, Paused
+
+
+@pytest.mark.parametrize("size", [16, 32, 63, 64, 65, 200])
+def test_signatures_are_hmac_sha256_of_the_storage_key_and_body(size: int) -> None:
+    key = bytes(range(size))
+    body = b'{"status":"pending"}'
+    mac = hmac.new(key, b"llm-core:session:t\n" + body, hashlib.sha256).digest()
+    expected = b"llm-core/2 " + base64.urlsafe_b64encode(mac)[:43] + b"\n" + body
+    signer = Signer(key)
+    assert signer.wrap("llm-core:session:t", body) == expected
+    assert signer.unwrap("llm-core:session:t", expected) == body
+    with pytest.raises(InvalidSnapshotError):
+        signer.unwrap("llm-core:session:u", expected)
+
+
+def test_rotation_verifies_with_a_previous_key() -> None:
+    old, new = b"o" * 20, b"n" * 70
+    stored = Signer(old).wrap("k", b"{}")
+    assert Signer(new, [old]).unwrap("k", stored) == b"{}"
+    with pytest.raises(InvalidSnapshotError):
+        Signer(new).unwrap("k", stored)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1}', ' {"a":1}', '{"a":1} \n', "[1,2]", '"x"', "2", "1.5"],
+)
+def test_decode_json_accepts_what_json_accepts(text: str) -> None:
+    import json
+
+    assert decode_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "  ", '{"a":1}x', '{"a": }', "[1e999]", "[-1e400]", "NaN", '{"a":[Infinity]}', "[1,]"],
+)
+def test_decode_json_refuses_what_it_must(text: str) -> None:
+    with pytest.raises(InvalidSnapshotError):
+        decode_json(text)
+
+
+def test_a_snapshot_made_from_its_slots_is_the_constructed_one() -> None:
+    fields = ("t", "human", 1.0, 2.0, 3.0, "r", "s", {"a": 1}, [1], {"type": "object"})
+    made, built = _make(*fields), ResumeSnapshot(*fields)
+    assert made == built and repr(made) == repr(built) and hash(made.token) == hash(built.token)
+    with pytest.raises(AttributeError):
+        made.step = "other"  # type: ignore[misc]
+
+
+def test_outcomes_made_from_their_slots_are_the_constructed_ones() -> None:
+    assert _ok({"a": 1}, (), (), True) == Ok({"a": 1}, (), (), True)
+    paused = ("t", "human", 5.0, {"p": 1}, (), (), None, False)
+    assert _paused(*paused) == Paused(*paused)
+
+
+def test_copy_json_copies_every_container() -> None:
+    value = {"a": [1, {"b": [2, {"c": None}]}], "t": (1, [2])}
+    copied = copy_json(value)
+    assert copied == value
+    assert copied["a"] is not value["a"] and copied["a"][1] is not value["a"][1]
+    assert copied["a"][1]["b"][1] is not value["a"][1]["b"][1]
+    assert copied["t"][1] is not value["t"][1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_its_own_claim_ids() -> None:
+    from llm_core.workflow._resume import _claim_id
+
+    read, write = os.pipe()
+    parent = _claim_id()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, _claim_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert child.split(".")[0] != parent.split(".")[0]
+    assert _claim_id().split(".")[0] == parent.split(".")[0]
