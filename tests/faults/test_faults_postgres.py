@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from llm_core import Ok, Paused
+from llm_core import Error, Ok, Paused
 from llm_core.cache import PostgresCache
 from llm_core.errors import CacheUnavailableError
 from llm_core.sessions import SessionStore
@@ -159,6 +159,34 @@ def test_startup_is_not_dropped_at_random_and_a_raw_connection_sees_ssl_refused(
     assert proxy.by_command[b"STARTUP"] == 1
 
 
+# --- building a runtime ---------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=CacheUnavailableError,
+    reason=(
+        "PostgresCache.index_prefix runs statements (the <table>_indexed registry, labelling "
+        "older rows), though the IndexedCache contract says it does no I/O and a runtime calls "
+        "it at build: with PostgreSQL unreachable, or one of its replies lost, building the "
+        "runtime raises CacheUnavailableError instead of its calls answering cache_unavailable"
+    ),
+)
+def test_a_runtime_is_built_while_postgres_does_not_answer(
+    proxy: FaultProxy, pg_url: str, pg_table: str, tmp_path: Path
+) -> None:
+    cache = PostgresCache(proxy.route(pg_url), table=pg_table, pool_timeout=1)
+    cache.set("created", b"")  # the table exists; the next statements' replies are lost
+    proxy.drop_rate = 1.0
+    effects = worker.SideEffects(str(tmp_path / "effects.log"))
+    try:
+        rt = worker.runtime(cache, effects, LEASE)  # a build does no I/O
+        outcome = rt.run({"n": 0})
+        assert isinstance(outcome, Error) and outcome.kind == "cache_unavailable", outcome
+    finally:
+        cache.close()
+
+
 # --- pause = one round trip, resume = three --------------------------------------------------
 
 
@@ -247,6 +275,7 @@ def test_lost_replies_never_complete_a_session_twice_nor_lose_one(
         resumers.append(start_worker("resume", spec, tmp_path / f"resume{i}.json"))
     reports = [finish(p) for p in resumers]
     commands, dropped, resets = proxy.commands, dict(proxy.dropped_by_command), proxy.resets
+    statements = sum(proxy.by_command[name] for name in proxy.droppable)  # not STARTUP, checks
     proxy.drop_rate = proxy.reset_rate = 0.0
     faulty = time.perf_counter() - started
 
@@ -266,6 +295,7 @@ def test_lost_replies_never_complete_a_session_twice_nor_lose_one(
         for token in report.get("stray_fresh", []):
             fresh[token] += 1
     worker_retries = sum(r["retries"] for r in reports)
+    build_failures = sum(r["build_failures"] for r in paused_reports + reports)
 
     # 3. PostgreSQL itself: every token completed (by its owner's request or a stray), or still
     # resumable; then, without faults and after any lease left by a lost release ran out, the
@@ -301,11 +331,14 @@ def test_lost_replies_never_complete_a_session_twice_nor_lose_one(
     reruns = sum(1 for count in runs_of.values() if count > 1)
     print(
         f"\n[postgres lost replies] {SESSIONS} sessions, {WORKERS} processes pausing then "
-        f"resuming: {commands} requests through the proxy, {sum(dropped.values())} replies "
+        f"resuming: {commands} requests through the proxy ({statements} statements, the rest "
+        f"connection startups and the pool's checks), {sum(dropped.values())} replies "
         f"dropped after the server committed {dropped}, {resets} requests reset before "
         f"reaching it; pauses {dict(pause_kinds)} ({len(orphans)} sessions stored by a pause "
         f"that answered cache_unavailable: never told, left to expire); "
-        f"{worker_retries} resume retries; outcomes {dict(sorted(kinds.items()))}; "
+        f"runtime builds that failed (index_prefix's statement lost, built again): "
+        f"{build_failures}; {worker_retries} resume retries; "
+        f"outcomes {dict(sorted(kinds.items()))}; "
         f"stray resumes {dict(strays)}; stored before the final pass {dict(status)}; "
         f"completions: {sum(fresh.values())} fresh Ok + {sum(replayed.values())} replays "
         f"({reply_lost_but_completed} completed with their reply lost, then replayed or "
@@ -322,4 +355,4 @@ def test_lost_replies_never_complete_a_session_twice_nor_lose_one(
     assert again == {"session_already_resumed": SESSIONS}
     assert all(len(keys) == 1 for keys in keys_of.values())  # one idempotency key per session
     assert set(keys_of) == set(range(SESSIONS))  # every session's step ran
-    assert sum(dropped.values()) > 0.05 * commands
+    assert sum(dropped.values()) > 0.07 * statements  # 10 % of them, drawn at random

@@ -25,6 +25,7 @@ from typing import Any
 
 from llm_core import Error, Ok, Paused, cache_from_url
 from llm_core.cache import RedisCache
+from llm_core.errors import CacheUnavailableError
 from llm_core.workflow import AdapterBundle, Plugin, Runtime, StepContext, Workflow
 
 SECRET = "fault-tests-secret-key-0123456789"
@@ -90,6 +91,21 @@ def runtime(cache: Any, effects: SideEffects, lease_ttl: float = 1) -> Runtime:
     return workflow(effects).use(plugin).build(lease_ttl=lease_ttl, secret_key=SECRET)
 
 
+def built(spec: dict[str, Any], effects: SideEffects) -> tuple[Runtime, int]:
+    """The runtime of ``spec`` and how many times building it met ``CacheUnavailableError``.
+
+    Building registers the session index with the cache (``index_prefix``), which on
+    PostgresCache is a statement, so a lost reply can fail the build itself: it is tried again,
+    as a supervisor restarts a process that could not start."""
+    cache = make_cache(spec)
+    for failures in range(50):
+        try:
+            return runtime(cache, effects, float(spec["lease_ttl"])), failures
+        except CacheUnavailableError:
+            time.sleep(0.01)
+    raise RuntimeError("could not build the runtime 50 times")
+
+
 def make_cache(spec: dict[str, Any]) -> Any:
     url = spec["cache_url"]
     if url.startswith("redis://"):
@@ -114,9 +130,10 @@ def resume_all(spec: dict[str, Any]) -> dict[str, Any]:
     a request_id (they belong to another worker: it must never complete them twice)."""
     lease = float(spec["lease_ttl"])
     effects = SideEffects(spec["effects"])
-    rt = runtime(make_cache(spec), effects, lease)
+    rt, build_failures = built(spec, effects)
     kinds: Counter[str] = Counter()
     report: dict[str, Any] = {"tokens": {}, "anomalies": [], "kinds": kinds, "retries": 0}
+    report["build_failures"] = build_failures
     queue: list[tuple[float, int, str, dict[str, Any]]] = []
     for item in spec["tokens"]:
         n, token = item["n"], item["token"]
@@ -186,9 +203,10 @@ def pause_all(spec: dict[str, Any]) -> dict[str, Any]:
     cache did not confirm (``cache_unavailable``) is run again, as a new session: the first may
     have been stored, but its token was never told to anyone (an orphan, left to expire)."""
     effects = SideEffects(spec["effects"])
-    rt = runtime(make_cache(spec), effects, float(spec["lease_ttl"]))
+    rt, build_failures = built(spec, effects)
     kinds: Counter[str] = Counter()
     report: dict[str, Any] = {"tokens": [], "anomalies": [], "kinds": kinds}
+    report["build_failures"] = build_failures
     for n in range(spec["first"], spec["first"] + spec["count"]):
         for _ in range(200):
             outcome = rt.run({"n": n})
