@@ -35,6 +35,10 @@ FILES: dict[str, frozenset[str]] = {
     "tests/cache/test_redis_policy.py": frozenset({"redis"}),
     # a private 3-master Redis Cluster (tests/redis_cluster_support.py)
     "tests/cache/test_redis_cluster.py": frozenset({"redis"}),
+    # 4 processes racing on the same 500 sessions on that cluster
+    "tests/cache/test_redis_cluster_processes.py": frozenset({"redis"}),
+    # a cluster of its own (AOF, appendfsync always) whose master is SIGKILLed and restarted
+    "tests/cache/test_redis_cluster_failover.py": frozenset({"redis"}),
     # the fault proxy in front of private redis-servers: lost replies, resets, SIGKILL
     "tests/faults/test_faults.py": frozenset({"redis"}),
     "tests/faults/test_proxy.py": frozenset({"redis"}),

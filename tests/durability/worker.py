@@ -2,6 +2,8 @@
 
     python -m tests.durability.worker pause URL COUNT     # prints one token per line, flushed
     python -m tests.durability.worker resume URL FILE     # prints "TOKEN STATUS" per token
+    python -m tests.durability.worker resume URL FILE START   # connects, waits until the epoch
+                                                              # second START, then resumes
 
 Each token is printed only once ``run`` has returned ``Paused``, i.e. after its snapshot was
 stored: a token on stdout is a promise that it can be resumed.
@@ -10,6 +12,7 @@ stored: a token on stdout is a promise that it can be resumed.
 from __future__ import annotations
 
 import sys
+import time
 
 from llm_core import Error, Ok, Paused, cache_from_url, recipes
 
@@ -26,10 +29,15 @@ def pause(url: str, count: int) -> int:
     return 0
 
 
-def resume(url: str, token_file: str) -> int:
-    runtime = recipes.hitl_gate(cache=cache_from_url(url))
+def resume(url: str, token_file: str, start: float | None = None) -> int:
+    cache = cache_from_url(url)
+    runtime = recipes.hitl_gate(cache=cache)
     with open(token_file, encoding="utf-8") as f:
         tokens = [line.strip() for line in f if line.strip()]
+    if start is not None:  # a race: connected and ready, every racer starts at once
+        cache.get("warm-up")
+        while time.time() < start:
+            time.sleep(0.001)
     lines = []
     for token in tokens:
         outcome = runtime.resume(token, {"decision": "approve"})
@@ -45,4 +53,5 @@ def resume(url: str, token_file: str) -> int:
 
 if __name__ == "__main__":
     mode, url, arg = sys.argv[1:4]
-    sys.exit(pause(url, int(arg)) if mode == "pause" else resume(url, arg))
+    start = float(sys.argv[4]) if len(sys.argv) > 4 else None
+    sys.exit(pause(url, int(arg)) if mode == "pause" else resume(url, arg, start))
