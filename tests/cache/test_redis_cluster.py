@@ -46,11 +46,13 @@ def node_clients(cluster: PrivateRedisCluster) -> dict[int, redis.Redis]:
 
 
 def keys_per_master(cluster: PrivateRedisCluster, prefix: str) -> dict[int, int]:
-    """How many keys under ``prefix`` each master holds (SCAN on each node directly)."""
+    """How many records under ``prefix`` each master holds (SCAN on each node directly; the
+    index's keys, ``prefix`` + ``\\x00ix…``, are not records)."""
     escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
     counts = {}
     for port, client in node_clients(cluster).items():
-        counts[port] = sum(1 for _ in client.scan_iter(match=escaped + "*", count=1000))
+        names = client.scan_iter(match=escaped + "*", count=1000)
+        counts[port] = sum(1 for name in names if b"\x00" not in name)
         client.close()
     return counts
 

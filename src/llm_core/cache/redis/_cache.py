@@ -78,6 +78,11 @@ from llm_core.cache.redis._commands import (
     settings_of,
     slot_groups,
 )
+from llm_core.cache.redis._conn import acheckout as _acheckout
+from llm_core.cache.redis._conn import checkout as _checkout
+from llm_core.cache.redis._conn import close_with_loop as _close_with_loop
+from llm_core.cache.redis._conn import decodes as _decodes
+from llm_core.cache.redis._index import RedisIndex
 from llm_core.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_URL", "RedisCache"]
@@ -88,7 +93,7 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _logger = get_logger("cache")
 
 
-class RedisCache:
+class RedisCache(RedisIndex):
     """A TTL cache on Redis, shared by every process that uses the same server and prefix.
 
     Build it from a URL (``RedisCache(url="redis://host:6379/0")`` or
@@ -104,6 +109,7 @@ class RedisCache:
         listing=True,
         sweep=True,
         compare_and_set=True,
+        index=True,
     )
 
     def __init__(
@@ -232,12 +238,16 @@ class RedisCache:
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value`` at ``key`` for ``ttl`` seconds (``None`` = until deleted)."""
+        if self._indexes and self._ix_covers(key):
+            return self._ix_write("set", key, value, ttl)  # type: ignore[no-any-return]
         cmd = cmd_set(self._prefix, key, value, ttl)
         with self._map("SET"):
             self._execute(*cmd)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
+        if self._indexes and self._ix_covers(key):
+            return self._ix_write("del", key)  # type: ignore[no-any-return]
         cmd = cmd_delete(self._prefix, key)
         with self._map("DEL"):
             self._execute(*cmd)
@@ -249,6 +259,8 @@ class RedisCache:
         value, and a retry would answer "absent".  A lost reply is ``CacheUnavailableError``
         (the value may be gone), never a silent miss.
         """
+        if self._indexes and self._ix_covers(key):
+            return self._ix_write("take", key)  # type: ignore[no-any-return]
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
             if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
@@ -267,6 +279,8 @@ class RedisCache:
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
+        if self._indexes and self._ix_covers(key):
+            return self._ix_write("touch", key, ttl)  # type: ignore[no-any-return]
         cmd = cmd_touch(self._prefix, key, ttl)
         with self._map(cmd[0]):
             return reply_touch(self._execute(*cmd))
@@ -276,6 +290,8 @@ class RedisCache:
     ) -> bool:
         """Set ``key`` to ``new`` (``None`` = delete) only if its value is ``expected``
         (``None`` = absent), atomically (one Lua script); ``True`` if it did."""
+        if self._indexes and self._ix_covers(key):
+            return self._ix_write("cas", key, expected, new, ttl)  # type: ignore[no-any-return]
         cmd = cmd_cas(self._prefix, key, expected, new, ttl)
         with self._map("EVALSHA"):
             try:
@@ -313,6 +329,7 @@ class RedisCache:
                         self._execute("UNLINK", *group)
                 else:
                     self._execute("UNLINK", *names)
+        self._ix_clear()
 
     def sweep(self) -> int:
         """Nothing to do: Redis drops expired keys itself.  Always 0."""
@@ -422,6 +439,8 @@ class RedisCache:
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Async face of :meth:`set`."""
+        if self._indexes and self._ix_covers(key):
+            return await self._aix_write("set", key, value, ttl)  # type: ignore[no-any-return]
         cmd = cmd_set(self._prefix, key, value, ttl)
         with self._map("SET"):
             client = self._aclient()
@@ -431,6 +450,8 @@ class RedisCache:
 
     async def adelete(self, key: str) -> None:
         """Async face of :meth:`delete`."""
+        if self._indexes and self._ix_covers(key):
+            return await self._aix_write("del", key)  # type: ignore[no-any-return]
         cmd = cmd_delete(self._prefix, key)
         with self._map("DEL"):
             client = self._aclient()
@@ -440,6 +461,8 @@ class RedisCache:
 
     async def atake(self, key: str) -> bytes | None:
         """Async face of :meth:`take` (sent once, never retried)."""
+        if self._indexes and self._ix_covers(key):
+            return await self._aix_write("take", key)  # type: ignore[no-any-return]
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
             if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
@@ -459,6 +482,8 @@ class RedisCache:
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""
+        if self._indexes and self._ix_covers(key):
+            return await self._aix_write("touch", key, ttl)  # type: ignore[no-any-return]
         cmd = cmd_touch(self._prefix, key, ttl)
         with self._map(cmd[0]):
             client = self._aclient()
@@ -470,6 +495,8 @@ class RedisCache:
         self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
     ) -> bool:
         """Async face of :meth:`compare_and_set`."""
+        if self._indexes and self._ix_covers(key):
+            return await self._aix_write("cas", key, expected, new, ttl)  # type: ignore[no-any-return]
         cmd = cmd_cas(self._prefix, key, expected, new, ttl)
         with self._map("EVALSHA"):
             client = self._aclient()
@@ -523,42 +550,3 @@ class RedisCache:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def _checkout(pool: Any) -> Any:
-    """A connection from a redis-py pool (redis-py < 5.3 wants a command name, later ones
-    warn about it)."""
-    try:
-        return pool.get_connection()
-    except TypeError:
-        return pool.get_connection("GETDEL")
-
-
-async def _acheckout(pool: Any) -> Any:
-    try:
-        return await pool.get_connection()
-    except TypeError:
-        return await pool.get_connection("GETDEL")
-
-
-async def _close_with_loop(
-    clients: dict[asyncio.AbstractEventLoop, Any],
-    guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]],
-    loop: asyncio.AbstractEventLoop,
-    client: Any,
-) -> AsyncGenerator[None, None]:
-    """Yield once; when closed (by the loop's shutdown or ``aclose``), close ``client``."""
-    try:
-        yield
-    finally:
-        if clients.get(loop) is client:
-            clients.pop(loop, None)
-            guards.pop(loop, None)
-        await client.aclose()
-
-
-def _decodes(client: Any, cluster: bool) -> bool:
-    """The client decodes replies to str (RedisCache needs bytes)."""
-    if cluster:
-        return bool(client.get_encoder().decode_responses)
-    return bool(client.connection_pool.connection_kwargs.get("decode_responses"))
