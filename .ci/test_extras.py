@@ -52,6 +52,7 @@ FILES: dict[str, frozenset[str]] = {
     # the LangGraph checkpointer: LangGraph's conformance suite, resume_once across processes
     "tests/bridges/test_checkpointer.py": frozenset({"langgraph"}),
     "tests/bridges/test_checkpointer_resume.py": frozenset({"langgraph"}),
+    "tests/bridges/test_checkpointer_refresh.py": frozenset({"langgraph"}),
     # the cache bridges under their hosts' expectations (LangChain's standard cache tests)
     "tests/bridges/test_checkpointer_host_suites.py": frozenset({"langgraph"}),
     # imports langchain_core at module level for one test (a non-listable cache)

@@ -198,11 +198,8 @@ def test_stored_bytes_never_import_a_name(caplog: pytest.LogCaptureFixture) -> N
     raw = cache.get("lgcp:t:evil")
     assert raw is not None
     record = ormsgpack.unpackb(raw)
-    ns = record["n"][""]
-    latest = max(ns["c"])
-    writes = ormsgpack.unpackb(ns["w"][latest])  # each checkpoint's writes are packed apart
-    writes["x\x1f0"] = ["x", "answer", "msgpack", forged, "", 0]
-    ns["w"][latest] = ormsgpack.packb(writes)
+    head = record["n"][""][0]  # the newest checkpoint, as get_tuple reads it
+    head[3]["x\x1f0"] = ["x", "answer", "msgpack", forged, "", 0]
     cache.set("lgcp:t:evil", ormsgpack.packb(record))
     with pytest.raises(DisallowedDataError):
         saver.get_tuple(config)

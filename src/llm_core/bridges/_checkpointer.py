@@ -34,7 +34,7 @@ from langgraph.types import Command, Interrupt
 from llm_core.bridges import _thread_record as tr
 from llm_core.bridges._envelope import arun, check_prefix, run
 from llm_core.bridges._serde import allow_listed
-from llm_core.bridges._thread_memo import ThreadMemo
+from llm_core.bridges._thread_memo import Known, ThreadMemo
 from llm_core.bridges._thread_store import ThreadStore, refresh_slack
 from llm_core.bridges._thread_store import thread_ids_of as _ids
 from llm_core.cache import Cache, capabilities_of
@@ -45,6 +45,11 @@ __all__ = ["LlmCoreCheckpointSaver", "to_langgraph_checkpointer"]
 
 CHECKPOINT_TYPES: tuple[type, ...] = (Interrupt, Command)
 """Types LangGraph itself stores in checkpoints and writes, read beside the bridges' allow-list."""
+
+
+def _write_order(w: list[Any]) -> tuple[str, str, int]:
+    """LangGraph's order of a checkpoint's pending writes: ``(task_path, task_id, idx)``."""
+    return w[4], w[0], w[5]
 
 
 class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
@@ -86,18 +91,16 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
 
     # --- plans: reading ---------------------------------------------------------
 
-    def _tuple(self, record: tr.Record, ns_name: str, checkpoint_id: str) -> CheckpointTuple:
-        ns = record["n"][ns_name]
-        thread_id: str = record["t"]
-        parent, ctype, cdata, mtype, mdata, _run, refs = tr.entry(ns, checkpoint_id, thread_id)
+    def _tuple(
+        self, thread_id: str, ns_name: str, checkpoint_id: str, parts: tr.Parts
+    ) -> CheckpointTuple:
+        entry, values, writes = parts
+        parent, ctype, cdata, mtype, mdata, _run, _refs = entry
         loads = self.serde.loads_typed
         checkpoint: Checkpoint = loads((ctype, cdata))
-        values: dict[str, Any] = {}
-        for key in refs:
-            blob = tr.blob(ns, key, thread_id)
-            if blob is not None and blob[0] != "empty":
-                values[tr.channel_of(key)] = loads((blob[0], blob[1]))
-        checkpoint["channel_values"] = values
+        checkpoint["channel_values"] = {
+            channel: loads((type_, data)) for channel, type_, data in values if type_ != "empty"
+        }
         return CheckpointTuple(
             config={
                 "configurable": {
@@ -120,55 +123,76 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
                 else None
             ),
             pending_writes=[
-                (w[0], w[1], loads((w[2], w[3])))
-                for w in tr.ordered_writes(ns, checkpoint_id, thread_id)
+                (w[0], w[1], loads((w[2], w[3]))) for w in sorted(writes.values(), key=_write_order)
             ],
         )
 
-    def _pick(self, record: tr.Record | None, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint ``config`` names (its namespace's newest without a checkpoint_id)."""
-        if record is None:
+    def _pick(
+        self, known: Known | None, thread_id: str, ns_name: str, checkpoint_id: str | None
+    ) -> CheckpointTuple | None:
+        """The checkpoint named (the namespace's newest if ``checkpoint_id`` is ``None``)."""
+        if known is None:
             return None
-        _thread, ns_name, checkpoint_id = _ids(config)
-        ns = record["n"].get(ns_name)
-        if ns is None or not ns["c"]:
+        ns = known.record["n"].get(ns_name)
+        if ns is None:
             return None
         if checkpoint_id is None:
-            checkpoint_id = max(ns["c"])
-        elif checkpoint_id not in ns["c"]:
-            return None
-        return self._tuple(record, ns_name, checkpoint_id)
+            found = tr.newest(ns, thread_id, trusted=known.full)
+            if found is None:
+                return None
+            checkpoint_id, parts = found
+            return self._tuple(thread_id, ns_name, checkpoint_id, parts)
+        named = tr.checkpoint(ns, checkpoint_id, thread_id, trusted=known.full)
+        return None if named is None else self._tuple(thread_id, ns_name, checkpoint_id, named)
 
     def _matches(
         self,
-        record: tr.Record,
+        known: Known,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
-    ) -> Iterator[tuple[str, str]]:
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
         conf = config["configurable"] if config else {}
         want_ns = conf.get("checkpoint_ns")
         want_id = conf.get("checkpoint_id")
         before_id = get_checkpoint_id(before) if before else None
-        for ns_name, ns in record["n"].items():
+        thread_id = known.record["t"]
+        for ns_name, packed in known.record["n"].items():
             if want_ns is not None and ns_name != want_ns:
                 continue
+            head = tr.newest(packed, thread_id, trusted=known.full)
+            ns = tr.body(packed, thread_id)
             for checkpoint_id in sorted(ns["c"], reverse=True):
                 if want_id is not None and checkpoint_id != want_id:
                     continue
                 if before_id is not None and checkpoint_id >= before_id:
                     continue
+                if limit is not None and limit <= 0:
+                    return
+                # the newest comes from the namespace's head, the others from its body
+                if head is not None and head[0] == checkpoint_id:
+                    parts = head[1]
+                else:
+                    found = tr.checkpoint(ns, checkpoint_id, thread_id)
+                    assert found is not None
+                    parts = found
                 if filter:
-                    entry = tr.entry(ns, checkpoint_id, record["t"])
+                    entry = parts[0]
                     metadata = self.serde.loads_typed((entry[3], entry[4]))
                     if not all(metadata.get(k) == v for k, v in filter.items()):
                         continue
-                yield ns_name, checkpoint_id
+                yield self._tuple(thread_id, ns_name, checkpoint_id, parts)
+                if limit is not None:
+                    limit -= 1
 
     # --- LangGraph's interface: sync ---------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._pick(self._read_now(_ids(config)[0], refresh=True), config)
+        thread_id, ns_name, checkpoint_id = _ids(config)
+        return self._pick(
+            self._read_now(thread_id, refresh=True), thread_id, ns_name, checkpoint_id
+        )
 
     def list(
         self,
@@ -180,13 +204,13 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         threads = [_ids(config)[0]] if config else run(self.cache, self._thread_ids())
         for thread_id in threads:
-            record = self._read_now(thread_id, refresh=config is not None)
-            if record is None:
+            if limit is not None and limit <= 0:
+                return
+            known = self._read_now(thread_id, refresh=config is not None)
+            if known is None:
                 continue
-            for ns_name, checkpoint_id in self._matches(record, config, filter, before):
-                if limit is not None and limit <= 0:
-                    return
-                yield self._tuple(record, ns_name, checkpoint_id)
+            for found in self._matches(known, config, filter, before, limit):
+                yield found
                 if limit is not None:
                     limit -= 1
 
@@ -223,8 +247,9 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     # --- LangGraph's interface: async ----------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        record = await arun(self.cache, self._read(_ids(config)[0], refresh=True))
-        return self._pick(record, config)
+        thread_id, ns_name, checkpoint_id = _ids(config)
+        known = await arun(self.cache, self._read(thread_id, refresh=True))
+        return self._pick(known, thread_id, ns_name, checkpoint_id)
 
     async def alist(
         self,
@@ -236,13 +261,13 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         threads = [_ids(config)[0]] if config else await arun(self.cache, self._thread_ids())
         for thread_id in threads:
-            record = await arun(self.cache, self._read(thread_id, refresh=config is not None))
-            if record is None:
+            if limit is not None and limit <= 0:
+                return
+            known = await arun(self.cache, self._read(thread_id, refresh=config is not None))
+            if known is None:
                 continue
-            for ns_name, checkpoint_id in self._matches(record, config, filter, before):
-                if limit is not None and limit <= 0:
-                    return
-                yield self._tuple(record, ns_name, checkpoint_id)
+            for found in self._matches(known, config, filter, before, limit):
+                yield found
                 if limit is not None:
                     limit -= 1
 

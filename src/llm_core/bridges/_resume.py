@@ -80,8 +80,9 @@ def _claim(saver: LlmCoreCheckpointSaver, thread_id: str, owner: str, lease: flo
         if record is None:
             raise _Missing
         ns = record["n"].get("")
-        latest = max(ns["c"]) if ns and ns["c"] else None
-        writes = tr.writes(ns, latest, thread_id) if ns and latest else {}
+        found = None if ns is None else tr.newest(ns, thread_id, trusted=True)  # checked in full
+        latest = None if found is None else found[0]
+        writes = {} if found is None else found[1][2]
         if latest is None or not any(w[1] == INTERRUPT for w in writes.values()):
             raise NoPendingInterruptError(
                 f"thread {thread_id!r} has no pending interrupt (resumed already, or never paused)"

@@ -38,7 +38,7 @@ class Known:
 class ThreadMemo:
     """At most ``max_entries`` threads and ``max_bytes`` of their bytes; the oldest go first."""
 
-    def __init__(self, max_entries: int = 1024, max_bytes: int = 32 << 20) -> None:
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 8 << 20) -> None:
         self._known: dict[str, Known] = {}
         self._bytes = 0
         self._max_entries = max_entries

@@ -10,16 +10,23 @@ serde only when a caller reads them.
 Layout (``v`` = 2)::
 
     {"v": 2, "t": thread_id, "x": tomb_until, "d": deadline, "k": claim | None,
-     "n": {checkpoint_ns: {"c": {checkpoint_id: <[parent_id, ctype, cdata, mtype, mdata,
-                                                  run_id, [blob_key, ...]]>},
-                           "b": {blob_key: <[type, data]>},
-                           "w": {checkpoint_id: <{write_key: [task_id, channel, type, data,
-                                                               task_path, idx]}>}}}}
+     "n": {checkpoint_ns: [head, <body>]}}
 
-``<...>`` is that value packed on its own (a msgpack ``bin`` inside the record): a read unpacks
-only the checkpoint, blobs and writes it returns, a write only what it changes, and everything
-else is carried through as bytes.  Each is checked when it is unpacked (:func:`entry`,
-:func:`blob`, :func:`writes`); :func:`decode` with ``full=True`` checks them all up front.
+    body = {"c": {checkpoint_id: <entry>},
+            "b": {blob_key: <[type, data]>},
+            "w": {checkpoint_id: <{write_key: write}>}}
+    head = [checkpoint_id, entry, [[channel, type, data], ...], {write_key: write}] | None
+    entry = [parent_id, ctype, cdata, mtype, mdata, run_id, [blob_key, ...]]
+    write = [task_id, channel, type, data, task_path, idx]
+
+``<...>`` is that value packed on its own (a msgpack ``bin`` inside the record).  The *body*
+holds every checkpoint; the *head* repeats the namespace's newest one with the blobs it refers to
+(as ``[channel, type, data]``, in the entry's order) and its pending writes, so reading the
+newest checkpoint -- what LangGraph does on every run --
+unpacks the head only, however long the thread.  A read of an older checkpoint unpacks the body
+and then only the entries it returns; a write unpacks the body (:func:`namespace`), changes it,
+and :func:`encode` packs it again with a new head.  Every part is checked when it is unpacked;
+:func:`decode` with ``full=True`` checks every part, and that the head is the body's newest.
 
 ``blob_key`` is ``channel + "\\x1f" + repr(version)``; ``write_key`` is ``task_id + "\\x1f" + idx``.
 ``deadline`` is when the write that stored these bytes made the thread expire, on the writer's
@@ -37,15 +44,15 @@ from llm_core.errors import CacheFormatError
 
 __all__ = [
     "VERSION",
-    "blob",
     "blob_key",
+    "body",
     "channel_of",
+    "checkpoint",
     "decode",
     "encode",
-    "entry",
-    "gc_blobs",
+    "namespace",
     "new_record",
-    "ordered_writes",
+    "newest",
     "pack",
     "writes",
 ]
@@ -53,6 +60,9 @@ __all__ = [
 VERSION = 2
 Record = dict[str, Any]
 Namespace = dict[str, Any]
+"""A namespace's body, unpacked: ``{"c": ..., "b": ..., "w": ...}`` (values still packed)."""
+Parts = tuple[list[Any], list[list[Any]], dict[str, list[Any]]]
+"""One checkpoint: its entry, its channels' ``[channel, type, data]``, its pending writes."""
 
 pack = ormsgpack.packb
 """Packs an entry, a blob or a checkpoint's writes (plain containers only)."""
@@ -73,52 +83,74 @@ def new_record(thread_id: str) -> Record:
     return {"v": VERSION, "t": thread_id, "x": 0.0, "d": 0.0, "k": None, "n": {}}
 
 
-def encode(record: Record) -> bytes:
-    return ormsgpack.packb(record)
-
-
 # --- shapes -----------------------------------------------------------------------
 
 
 def _typed(pair: object) -> bool:
-    return (
-        isinstance(pair, list)
-        and len(pair) == 2
-        and isinstance(pair[0], str)
-        and isinstance(pair[1], bytes)
-    )
+    return type(pair) is list and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is bytes
 
 
 def _checkpoint_ok(entry: object) -> bool:
     return (
-        isinstance(entry, list)
+        type(entry) is list
         and len(entry) == 7
-        and (entry[0] is None or isinstance(entry[0], str))
-        and isinstance(entry[1], str)
-        and isinstance(entry[2], bytes)
-        and isinstance(entry[3], str)
-        and isinstance(entry[4], bytes)
-        and (entry[5] is None or isinstance(entry[5], str))
-        and isinstance(entry[6], list)
-        and all(isinstance(key, str) for key in entry[6])
+        and (entry[0] is None or type(entry[0]) is str)
+        and type(entry[1]) is str
+        and type(entry[2]) is bytes
+        and type(entry[3]) is str
+        and type(entry[4]) is bytes
+        and (entry[5] is None or type(entry[5]) is str)
+        and type(entry[6]) is list
+        and all(type(key) is str for key in entry[6])
     )
 
 
 def _write_ok(w: object) -> bool:
     return (
-        isinstance(w, list)
+        type(w) is list
         and len(w) == 6
-        and isinstance(w[0], str)
-        and isinstance(w[1], str)
-        and isinstance(w[2], str)
-        and isinstance(w[3], bytes)
-        and isinstance(w[4], str)
+        and type(w[0]) is str
+        and type(w[1]) is str
+        and type(w[2]) is str
+        and type(w[3]) is bytes
+        and type(w[4]) is str
         and type(w[5]) is int
     )
 
 
 def _writes_ok(per_checkpoint: object) -> bool:
-    return isinstance(per_checkpoint, dict) and all(map(_write_ok, per_checkpoint.values()))
+    return type(per_checkpoint) is dict and all(map(_write_ok, per_checkpoint.values()))
+
+
+def _value_ok(value: object) -> bool:
+    return (
+        type(value) is list
+        and len(value) == 3
+        and type(value[0]) is str
+        and type(value[1]) is str
+        and type(value[2]) is bytes
+    )
+
+
+def _head_ok(head: object) -> bool:
+    return (
+        type(head) is list
+        and len(head) == 4
+        and type(head[0]) is str
+        and _checkpoint_ok(head[1])
+        and type(head[2]) is list
+        and all(map(_value_ok, head[2]))
+        and _writes_ok(head[3])
+    )
+
+
+def _body_ok(ns: object) -> bool:
+    return (
+        type(ns) is dict
+        and type(ns.get("c")) is dict
+        and type(ns.get("b")) is dict
+        and type(ns.get("w")) is dict
+    )
 
 
 def _malformed(thread_id: str, what: str) -> CacheFormatError:
@@ -132,30 +164,70 @@ def _unpack(data: object, thread_id: str, what: str) -> Any:
         raise _malformed(thread_id, what) from None
 
 
-# --- reading the parts a caller uses (each checked as it is unpacked) ----------------
+# --- reading (a namespace as decoded, [head, <body>], or a body a write unpacked) ------
 
 
-def entry(ns: Namespace, checkpoint_id: str, thread_id: str) -> list[Any]:
-    """The checkpoint's ``[parent_id, ctype, cdata, mtype, mdata, run_id, blob_keys]``."""
-    found = _unpack(ns["c"][checkpoint_id], thread_id, f"checkpoint {checkpoint_id!r}")
-    if not _checkpoint_ok(found):
-        raise _malformed(thread_id, f"checkpoint {checkpoint_id!r}")
+def body(ns: Any, thread_id: str) -> Namespace:
+    """The namespace's body (unpacked anew from a decoded namespace: never change it)."""
+    if type(ns) is dict:
+        return ns
+    found = _unpack(ns[1], thread_id, "namespace")
+    if not _body_ok(found):
+        raise _malformed(thread_id, "namespace")
     return found  # type: ignore[no-any-return]
 
 
-def blob(ns: Namespace, key: str, thread_id: str) -> list[Any] | None:
-    """The ``[type, data]`` stored for a blob key, or ``None``."""
-    data = ns["b"].get(key)
-    if data is None:
+def newest(ns: Any, thread_id: str, *, trusted: bool = False) -> tuple[str, Parts] | None:
+    """The namespace's newest checkpoint (uuid6 ids sort by time) and its parts, or ``None``;
+    from a decoded namespace's head, checked unless ``trusted`` (a record this process wrote or
+    checked in full).  The parts are the record's own: never change them."""
+    if type(ns) is dict:
+        if not ns["c"]:
+            return None
+        checkpoint_id = max(ns["c"])
+        parts = _from_body(ns, checkpoint_id, thread_id)
+        assert parts is not None
+        return checkpoint_id, parts
+    head = ns[0]
+    if head is None:
         return None
-    found = _unpack(data, thread_id, f"channel value {key!r}")
-    if not _typed(found):
-        raise _malformed(thread_id, f"channel value {key!r}")
-    return found  # type: ignore[no-any-return]
+    if not trusted and not _head_ok(head):
+        raise _malformed(thread_id, "newest checkpoint")
+    return head[0], (head[1], head[2], head[3])
+
+
+def _from_body(ns: Namespace, checkpoint_id: str, thread_id: str) -> Parts | None:
+    packed = ns["c"].get(checkpoint_id)
+    if packed is None:
+        return None
+    entry = _unpack(packed, thread_id, f"checkpoint {checkpoint_id!r}")
+    if not _checkpoint_ok(entry):
+        raise _malformed(thread_id, f"checkpoint {checkpoint_id!r}")
+    values = []
+    for key in entry[6]:
+        data = ns["b"].get(key)
+        if data is not None:
+            blob = _unpack(data, thread_id, f"channel value {key!r}")
+            if not _typed(blob):
+                raise _malformed(thread_id, f"channel value {key!r}")
+            values.append([channel_of(key), blob[0], blob[1]])
+    return entry, values, writes(ns, checkpoint_id, thread_id)
+
+
+def checkpoint(
+    ns: Any, checkpoint_id: str, thread_id: str, *, trusted: bool = False
+) -> Parts | None:
+    """The checkpoint's entry, blobs and writes, or ``None`` if absent (never change them)."""
+    if type(ns) is not dict:
+        found = newest(ns, thread_id, trusted=trusted)
+        if found is not None and found[0] == checkpoint_id:
+            return found[1]
+        ns = body(ns, thread_id)
+    return _from_body(ns, checkpoint_id, thread_id)
 
 
 def writes(ns: Namespace, checkpoint_id: str, thread_id: str) -> dict[str, list[Any]]:
-    """The checkpoint's pending writes by write key (a new dict: the caller may change it)."""
+    """A body's pending writes of one checkpoint, by write key (a new dict)."""
     data = ns["w"].get(checkpoint_id)
     if data is None:
         return {}
@@ -165,39 +237,50 @@ def writes(ns: Namespace, checkpoint_id: str, thread_id: str) -> dict[str, list[
     return found  # type: ignore[no-any-return]
 
 
-def ordered_writes(ns: Namespace, checkpoint_id: str, thread_id: str) -> list[list[Any]]:
-    """The checkpoint's pending writes in LangGraph's order: ``(task_path, task_id, idx)``."""
-    return sorted(writes(ns, checkpoint_id, thread_id).values(), key=lambda w: (w[4], w[0], w[5]))
-
-
 # --- the record -----------------------------------------------------------------------
 
 
-def _shape_ok(ns: object) -> bool:
+def _namespace_frame_ok(ns: object) -> bool:
     return (
-        isinstance(ns, dict)
-        and isinstance(ns.get("c"), dict)
-        and isinstance(ns.get("b"), dict)
-        and isinstance(ns.get("w"), dict)
+        type(ns) is list
+        and len(ns) == 2
+        and (ns[0] is None or type(ns[0]) is list)
+        and type(ns[1]) is bytes
     )
+
+
+def _head_of(ns: Namespace) -> list[Any] | None:
+    """The head of a body: its newest checkpoint, the blobs that one refers to, its writes."""
+    if not ns["c"]:
+        return None
+    checkpoint_id = max(ns["c"])
+    entry = _unpackb(ns["c"][checkpoint_id])
+    blobs = ns["b"]
+    values = [[channel_of(key), *_unpackb(blobs[key])] for key in entry[6] if key in blobs]
+    packed = ns["w"].get(checkpoint_id)
+    return [checkpoint_id, entry, values, {} if packed is None else _unpackb(packed)]
 
 
 def _check_all(record: Record) -> None:
     thread_id = record["t"]
     for ns in record["n"].values():
-        for checkpoint_id in ns["c"]:
-            entry(ns, checkpoint_id, thread_id)
-        for key in ns["b"]:
-            blob(ns, key, thread_id)
-        for checkpoint_id in ns["w"]:
-            writes(ns, checkpoint_id, thread_id)
+        found = body(ns, thread_id)
+        for checkpoint_id in found["c"]:
+            _from_body(found, checkpoint_id, thread_id)
+        for key in found["b"]:
+            if not _typed(_unpack(found["b"][key], thread_id, f"channel value {key!r}")):
+                raise _malformed(thread_id, f"channel value {key!r}")
+        for checkpoint_id in found["w"]:
+            writes(found, checkpoint_id, thread_id)
+        if ns[0] != _head_of(found):
+            raise _malformed(thread_id, "newest checkpoint (not the newest of the namespace)")
 
 
 def decode(raw: object, where: str, *, full: bool = True) -> Record:
     """The record in ``raw``; :class:`CacheFormatError` for anything this module did not write.
 
-    ``full=False`` (reads) checks the record's frame only; :func:`entry`, :func:`blob` and
-    :func:`writes` check each part a read unpacks.  Writes check every part (``full=True``)."""
+    ``full=False`` (reads) checks the record's frame only; each part a read unpacks is checked
+    then.  Writes check every part (``full=True``)."""
     if not isinstance(raw, bytes):
         raise CacheFormatError(f"{where} holds {type(raw).__name__}, not a thread record")
     try:
@@ -205,13 +288,13 @@ def decode(raw: object, where: str, *, full: bool = True) -> Record:
     except Exception as exc:
         raise CacheFormatError(f"{where} is not a checkpointer thread record ({exc})") from None
     if not (
-        isinstance(record, dict)
+        type(record) is dict
         and record.get("v") == VERSION
-        and isinstance(record.get("t"), str)
-        and isinstance(record.get("x"), (int, float))
-        and isinstance(record.get("d"), (int, float))
-        and isinstance(record.get("n"), dict)
-        and all(map(_shape_ok, record["n"].values()))
+        and type(record.get("t")) is str
+        and type(record.get("x")) in (int, float)
+        and type(record.get("d")) in (int, float)
+        and type(record.get("n")) is dict
+        and all(map(_namespace_frame_ok, record["n"].values()))
         and _check_claim(record.get("k"))
     ):
         raise CacheFormatError(f"{where} is not a version-{VERSION} checkpointer thread record")
@@ -222,24 +305,46 @@ def decode(raw: object, where: str, *, full: bool = True) -> Record:
 
 def _check_claim(claim: object) -> bool:
     return claim is None or (
-        isinstance(claim, list)
+        type(claim) is list
         and len(claim) == 3
-        and isinstance(claim[0], str)
-        and isinstance(claim[1], str)
-        and isinstance(claim[2], (int, float))
+        and type(claim[0]) is str
+        and type(claim[1]) is str
+        and type(claim[2]) in (int, float)
     )
 
 
-# --- changes (on a record a write decoded for itself, checked in full or written here) ----
+def encode(record: Record) -> bytes:
+    """``record`` as bytes.  Each body a write unpacked is packed again with its new head, and
+    ``record`` keeps that packed form (as :func:`decode` gives it); a body with neither
+    checkpoints nor writes is dropped."""
+    spaces = record["n"]
+    for name, ns in list(spaces.items()):
+        if type(ns) is not dict:
+            continue
+        if ns["c"] or ns["w"]:
+            spaces[name] = [_head_of(ns), pack(ns)]
+        else:
+            del spaces[name]
+    return pack(record)
+
+
+def is_empty(record: Record) -> bool:
+    """No namespace holds a checkpoint or a write (a stored namespace always does)."""
+    return not any(type(ns) is not dict or ns["c"] or ns["w"] for ns in record["n"].values())
+
+
+# --- changes (on a record a write decoded for itself) ----------------------------------
 
 
 def namespace(record: Record, checkpoint_ns: str) -> Namespace:
-    """The namespace's entry, created empty if absent."""
-    found: Namespace | None = record["n"].get(checkpoint_ns)
+    """The namespace's body, unpacked into ``record`` to be changed (created if absent)."""
+    found = record["n"].get(checkpoint_ns)
     if found is None:
         found = {"c": {}, "b": {}, "w": {}}
-        record["n"][checkpoint_ns] = found
-    return found
+    elif type(found) is not dict:
+        found = body(found, record["t"])
+    record["n"][checkpoint_ns] = found
+    return found  # type: ignore[no-any-return]
 
 
 def gc_blobs(ns: Namespace) -> None:
@@ -253,8 +358,10 @@ def drop_checkpoints(record: Record, doomed: Iterable[tuple[str, str]]) -> bool:
     changed = False
     touched: set[str] = set()
     for ns_name, checkpoint_id in doomed:
-        ns = record["n"].get(ns_name)
-        if ns is None or checkpoint_id not in ns["c"]:
+        if ns_name not in record["n"]:
+            continue
+        ns = namespace(record, ns_name)
+        if checkpoint_id not in ns["c"]:
             continue
         del ns["c"][checkpoint_id]
         ns["w"].pop(checkpoint_id, None)
@@ -273,8 +380,8 @@ def keep_latest(record: Record) -> bool:
     """Keep only each namespace's newest checkpoint (and its writes)."""
     doomed = [
         (name, cid)
-        for name, ns in record["n"].items()
-        for cid in sorted(ns["c"])[:-1]  # uuid6 checkpoint ids sort by time
+        for name in list(record["n"])
+        for cid in sorted(namespace(record, name)["c"])[:-1]  # uuid6 ids sort by time
     ]
     return drop_checkpoints(record, doomed)
 
@@ -282,12 +389,8 @@ def keep_latest(record: Record) -> bool:
 def drop_runs(record: Record, run_ids: frozenset[str]) -> bool:
     doomed = [
         (name, cid)
-        for name, ns in record["n"].items()
-        for cid, packed in ns["c"].items()
+        for name in list(record["n"])
+        for cid, packed in namespace(record, name)["c"].items()
         if _unpackb(packed)[5] in run_ids
     ]
     return drop_checkpoints(record, doomed)
-
-
-def is_empty(record: Record) -> bool:
-    return not any(ns["c"] or ns["w"] for ns in record["n"].values())

@@ -15,6 +15,7 @@ short of ``now + ttl`` (see :func:`refresh_slack`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -56,6 +57,7 @@ def refresh_slack(ttl: float) -> float:
     return min(ttl / 2, max(1.0, ttl / 100))
 
 
+@functools.lru_cache(maxsize=4096)
 def _thread_part(thread_id: str) -> str:
     part = escape(thread_id)
     if len(part.encode()) > MAX_KEY_BYTES - 64:
@@ -135,9 +137,9 @@ class ThreadStore:
 
     def _read(
         self, thread_id: str, *, refresh: bool, full: bool = False
-    ) -> CallScript[tr.Record | None]:
-        """The thread's record (never to be changed by the caller), its TTL refreshed if asked
-        and due."""
+    ) -> CallScript[Known | None]:
+        """The thread as read now (its record is never to be changed by the caller), its TTL
+        refreshed if asked and due."""
         key = self.thread_key(thread_id)
         known = self._seen(key, (yield BackendCall("get", (key,))), full=full)
         if known is None:
@@ -145,9 +147,9 @@ class ThreadStore:
         now = self._refresh_due(known, refresh)
         if now is not None:
             yield from self._refresh(thread_id, key, known, now)
-        return known.record
+        return known
 
-    def _read_now(self, thread_id: str, *, refresh: bool) -> tr.Record | None:
+    def _read_now(self, thread_id: str, *, refresh: bool) -> Known | None:
         """:meth:`_read` on the cache's sync methods, its ``get`` called directly (the hot path
         of ``get_tuple`` and ``list``; a refresh, when due, runs as a plan)."""
         key = self.thread_key(thread_id)
@@ -163,7 +165,7 @@ class ThreadStore:
         now = self._refresh_due(known, refresh)
         if now is not None:
             run(self.cache, self._refresh(thread_id, key, known, now))
-        return known.record
+        return known
 
     def _tomb_due(self, record: tr.Record) -> bool:
         if self.ttl is None or self.remember_expired is None:
@@ -349,13 +351,15 @@ class ThreadStore:
             yield from self._edit(thread_id, lambda record: tr.drop_runs(record, doomed))
 
     def _copy_thread(self, source: str, target: str) -> CallScript[None]:
-        record = yield from self._read(source, refresh=True, full=True)
-        if record is None:
+        known = yield from self._read(source, refresh=True, full=True)
+        if known is None:
             return
+        record = known.record
 
         def change(current: tr.Record | None) -> tuple[tr.Record, None]:
             merged = current or tr.new_record(target)
-            for ns_name, ns in record["n"].items():
+            for ns_name, packed in record["n"].items():
+                ns = tr.body(packed, source)
                 into = tr.namespace(merged, ns_name)
                 for part in ("c", "b"):
                     into[part].update(ns[part])  # packed entries: copied as bytes
