@@ -6,14 +6,15 @@ import base64
 import hashlib
 import hmac
 import os
+from typing import Any
 
 import pytest
 
 from llm_core.errors import InvalidSnapshotError
 from llm_core.sessions import ResumeSnapshot, Signer
 from llm_core.sessions._codec import decode_json
-from llm_core.sessions._snapshot import _make
-from llm_core.workflow._invocation import _ok, _paused, copy_json
+from llm_core.sessions._snapshot import new_snapshot
+from llm_core.workflow._invocation import UniqueIds, _ok, _paused, copy_json
 from llm_core.workflow.outcomes import Ok, Paused
 
 
@@ -59,7 +60,7 @@ def test_decode_json_refuses_what_it_must(text: str) -> None:
 
 def test_a_snapshot_made_from_its_slots_is_the_constructed_one() -> None:
     fields = ("t", "human", 1.0, 2.0, 3.0, "r", "s", {"a": 1}, [1], {"type": "object"})
-    made, built = _make(*fields), ResumeSnapshot(*fields)
+    made, built = new_snapshot(*fields), ResumeSnapshot(*fields)
     assert made == built and repr(made) == repr(built) and hash(made.token) == hash(built.token)
     with pytest.raises(AttributeError):
         made.step = "other"  # type: ignore[misc]
@@ -81,18 +82,33 @@ def test_copy_json_copies_every_container() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_draws_its_own_claim_ids() -> None:
-    from llm_core.workflow._resume import _claim_id
-
+def test_a_forked_child_draws_its_own_unique_ids() -> None:
+    ids = UniqueIds(9)
     read, write = os.pipe()
-    parent = _claim_id()
+    parent = ids()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        os.write(write, _claim_id().encode())
+        os.write(write, ids().encode())
         os._exit(0)
     os.waitpid(pid, 0)
     child = os.read(read, 100).decode()
     os.close(read)
     os.close(write)
     assert child.split(".")[0] != parent.split(".")[0]
-    assert _claim_id().split(".")[0] == parent.split(".")[0]
+    assert ids().split(".")[0] == parent.split(".")[0]
+    assert len({ids() for _ in range(1000)}) == 1000
+
+
+def test_fresh_runs_have_their_own_idempotency_keys() -> None:
+    from llm_core import Workflow
+
+    keys: list[str] = []
+
+    def step(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
+        keys.append(ctx.idempotency_key)
+        return state
+
+    runtime = Workflow("keys", [step]).build()
+    for _ in range(100):
+        runtime.run({})
+    assert len(set(keys)) == 100

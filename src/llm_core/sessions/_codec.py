@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llm_core.errors import ConfigurationError, InvalidSnapshotError, SnapshotSerializationError
@@ -36,7 +36,29 @@ _UNSIGNED = b"-"
 _SIG_LEN = 43  # urlsafe base64 of 32 bytes, unpadded
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_encode = _encoder.encode
+
+
+def _fast_encoder() -> Callable[[Any], str]:
+    """``_encoder.encode`` without its per-call set-up: the C encoder ``JSONEncoder`` builds on
+    every call, built once with the same options.  No cycle check (``markers=None``): every
+    value is walked first by :func:`_tree_problem`, which refuses a cycle as too deep.  Falls
+    back to ``_encoder.encode`` where there is no C encoder (or it changed shape)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        chunks = make(  # type: ignore[misc]
+            None, _encoder.default, json.encoder.encode_basestring, None, ":", ",",
+            False, False, False,
+        )  # fmt: skip
+        sample: list[Any] = [{"a": [1, 2.5, None, True]}, "é\u2028"]
+        if "".join(chunks(sample, 0)) != _encoder.encode(sample):
+            raise ValueError("not the same JSON")
+    except Exception:  # no C encoder: the public path
+        return _encoder.encode
+    join = "".join
+    return lambda value: join(chunks(value, 0))
+
+
+_encode = _fast_encoder()
 
 
 def _no_constant(name: str) -> Any:
@@ -102,7 +124,9 @@ def encode_json(value: Any, what: str, types: StateTypes | None = None) -> str:
     problem = _tree_problem(value, MAX_DEPTH, True) if isinstance(value, _CONTAINERS) else None
     if problem:
         raise SnapshotSerializationError(f"{what} ({problem})")
-    if types is not None and (problem == "" or type(value) not in _PLAIN):
+    if types is not None and (
+        problem == "" or (type(value) not in _PLAIN and not isinstance(value, _CONTAINERS))
+    ):  # a tree of plain JSON (problem None) needs no tags: no walk
         value = types.encode(value, what)
     try:
         return _encode(value)

@@ -19,7 +19,7 @@ from llm_core.sessions._schema import schema_is_usable
 from llm_core.sessions._seal import SEALED, Sealer, is_sealed
 from llm_core.sessions._types import StateTypes
 
-__all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot"]
+__all__ = ["SNAPSHOT_VERSION", "ResumeSnapshot", "new_snapshot"]
 
 SNAPSHOT_VERSION = 2
 _FIELDS = (
@@ -147,7 +147,7 @@ class ResumeSnapshot:
             raise InvalidSnapshotError("stored snapshot lacks its payload")
         if expects is not None and not schema_is_usable(expects):
             raise InvalidSnapshotError("stored snapshot's expects is not a usable JSON Schema")
-        return (_make if cls is ResumeSnapshot else cls)(
+        return (new_snapshot if cls is ResumeSnapshot else cls)(
             token,
             kind,
             float(created),
@@ -177,7 +177,7 @@ _new = object.__new__
 ) = (ResumeSnapshot.__dict__[name].__set__ for name in _FIELDS)
 
 
-def _make(
+def new_snapshot(
     token: str,
     kind: str,
     created: float,
@@ -189,8 +189,9 @@ def _make(
     payload: Any,
     expects: dict[str, Any] | None,
 ) -> ResumeSnapshot:
-    """A snapshot of fields just checked, made by setting its slots directly: the same object
-    as ``ResumeSnapshot(...)`` makes, without the frozen dataclass's per-field ``setattr``."""
+    """A snapshot of fields already checked (or made by llm-core itself), made by setting its
+    slots directly: the same object as ``ResumeSnapshot(...)`` makes, without the frozen
+    dataclass's per-field ``setattr`` (the hot paths of pause and resume)."""
     snapshot: ResumeSnapshot = _new(ResumeSnapshot)
     _set_token(snapshot, token)
     _set_kind(snapshot, kind)

@@ -9,7 +9,6 @@ exception in).  So both faces run the same logic, as h11/httpcore do.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Generator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -22,17 +21,25 @@ from llm_core.errors import (
     SnapshotSerializationError,
     WorkflowError,
 )
-from llm_core.sessions import (
-    CacheOp,
-    ResumeSnapshot,
-    mint_token,
-)
+from llm_core.sessions import CacheOp, mint_token
+from llm_core.sessions._snapshot import new_snapshot
 from llm_core.workflow._effects import Blueprint, CallStep, Effect, Flow, Interrupted
-from llm_core.workflow._invocation import Done, Fail, Invocation, Pause, Result, copy_json
+from llm_core.workflow._invocation import (
+    Done,
+    Fail,
+    Invocation,
+    Pause,
+    Result,
+    UniqueIds,
+    copy_json,
+)
 from llm_core.workflow.outcomes import TraceEvent
 from llm_core.workflow.steps import PauseRequest, StepContext
 
 __all__ = ["execute", "run_flow"]
+
+_run_id = UniqueIds(16)
+"""A fresh run's id, which seeds its steps' ``ctx.idempotency_key`` (never stored or shown)."""
 
 
 def run_flow(plan: Blueprint, value: Any) -> Flow:
@@ -53,7 +60,7 @@ def run_flow(plan: Blueprint, value: Any) -> Flow:
                 "workflow",
                 "input.invalid",
             ) from None
-        result = yield from execute(call, state, 0, None, False, secrets.token_hex(8))
+        result = yield from execute(call, state, 0, None, False, _run_id())
     except Fail as fail:
         result = fail
     return (yield from call.finish(result))
@@ -159,7 +166,7 @@ def _pause(
     ttl = plan.session_ttl
     expires_at = now + ttl
     token = mint_token(expires_at)
-    snapshot = ResumeSnapshot(
+    snapshot = new_snapshot(
         token,
         request.kind,
         now,

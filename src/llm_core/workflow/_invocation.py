@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import logging
+import os
+import secrets
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -21,7 +24,7 @@ from llm_core.workflow.outcomes import TraceEvent as _Event
 if TYPE_CHECKING:
     from llm_core.workflow._settle import Settlement
 
-__all__ = ["Done", "Fail", "Invocation", "Pause", "Result", "copy_json"]
+__all__ = ["Done", "Fail", "Invocation", "Pause", "Result", "UniqueIds", "copy_json"]
 
 
 class Done:
@@ -110,6 +113,27 @@ def _copy(value: Any) -> Any:
                 copied_list[i] = _copy(v)
         return copied_list
     return copy.deepcopy(value)
+
+
+class UniqueIds:
+    """Makes ids unique across processes and hosts, cheaply: a random prefix of ``nbytes``
+    (from :mod:`secrets`) drawn once per process -- and again in a forked child -- then a
+    counter.  Unpredictable to whoever has not seen one of them."""
+
+    __slots__ = ("_counter", "_nbytes", "_prefix")
+
+    def __init__(self, nbytes: int) -> None:
+        self._nbytes = nbytes
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_urlsafe(self._nbytes) + "."
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return self._prefix + str(next(self._counter))
 
 
 class Invocation:

@@ -4,9 +4,6 @@ then commit or release (:mod:`._settle`)."""
 
 from __future__ import annotations
 
-import itertools
-import os
-import secrets
 from collections.abc import Generator
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -36,7 +33,15 @@ from llm_core.sessions import (
 )
 from llm_core.workflow._core import execute
 from llm_core.workflow._effects import Blueprint, Effect, Flow, Interrupted
-from llm_core.workflow._invocation import Done, Fail, Invocation, Pause, Result, copy_json
+from llm_core.workflow._invocation import (
+    Done,
+    Fail,
+    Invocation,
+    Pause,
+    Result,
+    UniqueIds,
+    copy_json,
+)
 from llm_core.workflow._settle import Settlement
 
 __all__ = ["resume_flow"]
@@ -248,28 +253,8 @@ def _busy(claim: Claim, now: float, token: str) -> Fail:
     )
 
 
-class _ClaimIds:
-    """Claim ids unique across processes and hosts: a random prefix drawn once per process
-    (drawn again in a forked child) and a counter.  Unique, not secret."""
-
-    __slots__ = ("counter", "prefix")
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.prefix = secrets.token_urlsafe(9) + "."
-        self.counter = itertools.count()
-
-
-_ids = _ClaimIds()
-if hasattr(os, "register_at_fork"):  # a forked child must not reuse its parent's ids
-    os.register_at_fork(after_in_child=_ids.reset)
-
-
-def _claim_id() -> str:
-    """A fresh claim id (see :class:`_ClaimIds`)."""
-    return _ids.prefix + str(next(_ids.counter))
+_claim_id = UniqueIds(9)
+"""A fresh claim id: unique across processes and hosts, not secret (it is stored in the record)."""
 
 
 def _check_request_id(request_id: object) -> str | None:
