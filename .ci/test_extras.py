@@ -35,6 +35,8 @@ FILES: dict[str, frozenset[str]] = {
     "tests/cache/test_redis_policy.py": frozenset({"redis"}),
     # a private 3-master Redis Cluster (tests/redis_cluster_support.py)
     "tests/cache/test_redis_cluster.py": frozenset({"redis"}),
+    # the index on one server and on the private cluster: order, ties, stale members, labels
+    "tests/cache/test_redis_index.py": frozenset({"redis"}),
     # 4 processes racing on the same 500 sessions on that cluster
     "tests/cache/test_redis_cluster_processes.py": frozenset({"redis"}),
     # a cluster of its own (AOF, appendfsync always) whose master is SIGKILLed and restarted

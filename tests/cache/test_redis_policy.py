@@ -13,7 +13,7 @@ import redis
 
 from llm_core import Error, Ok, Paused, cache_from_url
 from llm_core.cache import RedisCache
-from llm_core.cache.redis._cache import _checkout
+from llm_core.cache.redis._conn import checkout as _checkout
 from llm_core.errors import CacheUnavailableError, ConfigurationError
 from llm_core.workflow import AdapterBundle, Plugin, StepContext, Workflow
 from tests.redis_support import PrivateRedis

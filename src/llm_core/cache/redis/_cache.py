@@ -78,8 +78,7 @@ from llm_core.cache.redis._commands import (
     settings_of,
     slot_groups,
 )
-from llm_core.cache.redis._conn import acheckout as _acheckout
-from llm_core.cache.redis._conn import checkout as _checkout
+from llm_core.cache.redis._conn import asend_once, send_once
 from llm_core.cache.redis._conn import close_with_loop as _close_with_loop
 from llm_core.cache.redis._conn import decodes as _decodes
 from llm_core.cache.redis._index import RedisIndex
@@ -262,20 +261,8 @@ class RedisCache(RedisIndex):
         if self._indexes and self._ix_covers(key):
             return self._ix_write("take", key)  # type: ignore[no-any-return]
         cmd = cmd_take(self._prefix, key)
-        with self._map("GETDEL"):
-            if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
-                node = self._client.get_node_from_key(cmd[1])
-                return self._execute(*cmd, target_nodes=node)  # type: ignore[no-any-return]
-            pool = self._client.connection_pool
-            conn = _checkout(pool)
-            try:
-                conn.send_command(*cmd)
-                return conn.read_response()  # type: ignore[no-any-return]
-            except BaseException:
-                conn.disconnect()
-                raise
-            finally:
-                pool.release(conn)
+        with self._map("GETDEL"):  # a named node on a cluster, a raw connection otherwise
+            return send_once(self._client, self._cluster, cmd, None, self._no_script)  # type: ignore[no-any-return]
 
     def touch(self, key: str, ttl: float | None) -> bool:
         """Restart a live entry's TTL from now (``None`` = no expiry); ``False`` if absent."""
@@ -465,20 +452,10 @@ class RedisCache(RedisIndex):
             return await self._aix_write("take", key)  # type: ignore[no-any-return]
         cmd = cmd_take(self._prefix, key)
         with self._map("GETDEL"):
-            if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
-                client = await self._aclient().initialize()
-                node = client.get_node_from_key(cmd[1])
-                return await client.execute_command(*cmd, target_nodes=node)  # type: ignore[no-any-return]
-            pool = self._aclient().connection_pool
-            conn = await _acheckout(pool)
-            try:
-                await conn.send_command(*cmd)
-                return await conn.read_response()  # type: ignore[no-any-return]
-            except BaseException:
-                await conn.disconnect()
-                raise
-            finally:
-                await pool.release(conn)
+            client = self._aclient()
+            if self._cluster:
+                await client.initialize()  # see _aclient
+            return await asend_once(client, self._cluster, cmd, None, self._no_script)  # type: ignore[no-any-return]
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         """Async face of :meth:`touch`."""

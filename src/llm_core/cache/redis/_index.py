@@ -21,7 +21,7 @@ from llm_core.cache._contract import IndexedEntry, Labeler
 from llm_core.cache._errors import map_exceptions
 from llm_core.cache._validation import check_key, check_page, check_ttl, check_value
 from llm_core.cache.redis._commands import SCAN_COUNT, cmd_cas, glob_escape, slot_groups
-from llm_core.cache.redis._conn import acheckout, checkout
+from llm_core.cache.redis._conn import asend_once, send_once
 from llm_core.cache.redis._index_plan import (
     CLUSTER_SHARDS,
     GRACE,
@@ -181,7 +181,9 @@ class RedisIndex:
                 return None
         command = step.commands[0]
         if step.kind == "once":
-            return self._once(command)
+            return send_once(
+                self._client, self._cluster, command, _inline(command), self._no_script
+            )
         try:
             return self._execute(*command)
         except self._no_script:
@@ -199,7 +201,9 @@ class RedisIndex:
                 return None
         command = step.commands[0]
         if step.kind == "once":
-            return await self._aonce(client, command)
+            return await asend_once(
+                client, self._cluster, command, _inline(command), self._no_script
+            )
         try:
             return await client.execute_command(*command)
         except self._no_script:
@@ -216,51 +220,6 @@ class RedisIndex:
         for command in commands:
             pipe.execute_command(*command)
         return list(await pipe.execute())
-
-    def _once(self, command: tuple[Any, ...]) -> Any:
-        """Send ``command`` once, never again (a ``NOSCRIPT`` answer means it did not run)."""
-        if self._cluster:  # a named node: redis-py follows MOVED/ASK, never retries
-            node = self._client.get_node_from_key(_first_key(command))
-            try:
-                return self._execute(*command, target_nodes=node)
-            except self._no_script:
-                return self._execute(*_inline(command), target_nodes=node)
-        pool = self._client.connection_pool
-        conn = checkout(pool)
-        try:
-            conn.send_command(*command)
-            try:
-                return conn.read_response()
-            except self._no_script:
-                conn.send_command(*_inline(command))
-                return conn.read_response()
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
-
-    async def _aonce(self, client: Any, command: tuple[Any, ...]) -> Any:
-        if self._cluster:
-            node = client.get_node_from_key(_first_key(command))
-            try:
-                return await client.execute_command(*command, target_nodes=node)
-            except self._no_script:
-                return await client.execute_command(*_inline(command), target_nodes=node)
-        pool = client.connection_pool
-        conn = await acheckout(pool)
-        try:
-            await conn.send_command(*command)
-            try:
-                return await conn.read_response()
-            except self._no_script:
-                await conn.send_command(*_inline(command))
-                return await conn.read_response()
-        except BaseException:
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
 
     # --- IndexedCache -------------------------------------------------------------------
 
@@ -414,7 +373,3 @@ def _inline(command: tuple[Any, ...]) -> tuple[Any, ...]:
     if command[0] != "EVALSHA":
         return command
     return ("EVAL", SCRIPTS[command[1]], *command[2:])
-
-
-def _first_key(command: tuple[Any, ...]) -> Any:
-    return command[3] if command[0] in ("EVALSHA", "EVAL") else command[1]

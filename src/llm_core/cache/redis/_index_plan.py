@@ -319,13 +319,12 @@ def page_plan(query: PageQuery) -> Generator[Step, Any, list[IndexedEntry]]:
                     commands.append(("PEXPIRETIME", query.namespace + candidate.key))
             replies = yield Step("pipe", tuple(commands))
             for n, candidate in enumerate(batch):
-                if candidate.key in seen:
-                    continue
                 value = replies[n * reads]
                 deadline = replies[n * reads + 1] if query.deadlines else candidate.score
                 if _matches(query, candidate, value, deadline):
-                    seen.add(candidate.key)
-                    found.append(IndexedEntry(candidate.key, value, candidate.score / 1000))
+                    if candidate.key not in seen:  # (two members, one deadline: shown once)
+                        seen.add(candidate.key)
+                        found.append(IndexedEntry(candidate.key, value, candidate.score / 1000))
                 elif nows[candidate.shard] - candidate.stamp >= query.grace_ms:
                     stale.setdefault(candidate.shard, []).append(candidate.member)
         if len(found) >= query.limit or frontier is None:
