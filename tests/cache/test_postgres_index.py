@@ -15,6 +15,7 @@ from psycopg import sql
 
 from llm_core.cache import PostgresCache
 from llm_core.cache.testing import ManualClock
+from llm_core.errors import CacheUnavailableError
 from tests.cache.test_postgres_support import admin, pg_table, pg_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.postgres
@@ -196,3 +197,24 @@ def test_apage_on_a_given_async_pool(pg_url: str, pg_table: str) -> None:
             return [entry.key for entry in found]
 
     assert asyncio.run(scenario()) == ["s:a", "s:c"]
+
+
+def test_a_registration_waits_for_a_server_that_is_down(
+    pg_url: str, pg_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with PostgresCache(pg_url, table=pg_table) as plain:
+        plain.set("s:before", b"r|k", 100)  # stored before the prefix is indexed
+    cache = PostgresCache(pg_url, table=pg_table)
+    run = cache._run
+
+    def down(operation: str, work: object, retry: bool = True) -> object:
+        raise CacheUnavailableError(f"PostgreSQL is down ({operation})")
+
+    monkeypatch.setattr(cache, "_run", down)
+    cache.index_prefix("s:", labeler)  # logged, not raised: writes are labelled already
+    with pytest.raises(CacheUnavailableError):
+        cache.page("s:")
+    monkeypatch.setattr(cache, "_run", run)  # back
+    cache.set("s:after", b"r|k", 101)
+    assert [e.key for e in cache.page("s:")] == ["s:before", "s:after"]  # registered now
+    cache.close()

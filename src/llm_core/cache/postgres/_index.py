@@ -24,14 +24,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from llm_core._log import get_logger
 from llm_core.cache._contract import IndexedEntry, Labeler
 from llm_core.cache._sqlite_index import label_row
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 from llm_core.cache.postgres._driver import Driver, Params
 from llm_core.cache.postgres._sql import CLIENT_NOW, SERVER_NOW, Statements, registry_table
+from llm_core.errors import CacheUnavailableError
 
 __all__ = ["LABEL_BATCH", "PostgresIndex"]
+
+_logger = get_logger("cache")
 
 LABEL_BATCH = 1000
 """Rows read and labelled per statement when a prefix is indexed for the first time."""
@@ -42,6 +46,7 @@ class PostgresIndex(Driver):
 
     _page_sql: dict[tuple[bool, bool, bool, bool], str] | None = None  # rendered on first use
     _registry: dict[str, str] | None = None
+    _pending: frozenset[str] = frozenset()  # registrations to finish (the server was down)
 
     def _page_statement(
         self, conn: Any, newest: bool, after: bool, labels: tuple[str | None, str | None]
@@ -123,6 +128,16 @@ class PostgresIndex(Driver):
             raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
         others = [(p, fn) for p, fn in self._indexes if p != prefix]
         self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
+        try:
+            self._register(prefix)
+        except CacheUnavailableError as exc:  # writes are labelled already; the rest can wait
+            self._pending = self._pending | {prefix}
+            _logger.warning(
+                "%r: cannot check the index of %r now (%s); the next page will", self, prefix, exc
+            )
+
+    def _register(self, prefix: str) -> None:
+        """Label what was stored before ``prefix``'s first registration (once per table)."""
         full = self._prefix + prefix
 
         def work(conn: Any, sql: Statements) -> None:
@@ -136,6 +151,7 @@ class PostgresIndex(Driver):
                     conn.execute(statements["mark"], {"ix": full})
 
         self._run("index_prefix", work)
+        self._pending = self._pending - {prefix}
 
     def _label_existing(self, conn: Any, statements: dict[str, str], prefix: str) -> None:
         lo = self._prefix + prefix
@@ -190,6 +206,8 @@ class PostgresIndex(Driver):
         """Up to ``limit`` live rows listed under ``prefix`` past ``after``, by deadline (one
         walk of the ``(ix, expires_at, key)`` index)."""
         params, has_after, filters = self._page_params(prefix, after, newest, labels, limit)
+        if prefix in self._pending:
+            self._register(prefix)
         cut = len(self._prefix)
 
         def work(conn: Any, sql: Statements) -> list[IndexedEntry]:
@@ -214,6 +232,8 @@ class PostgresIndex(Driver):
                 lambda: self.page(prefix, after=after, newest=newest, labels=labels, limit=limit)
             )
         params, has_after, filters = self._page_params(prefix, after, newest, labels, limit)
+        if prefix in self._pending:
+            await asyncio.to_thread(self._register, prefix)
         cut = len(self._prefix)
 
         async def work(conn: Any, sql: Statements) -> list[IndexedEntry]:
