@@ -1,10 +1,12 @@
 """to_langgraph_checkpointer: what "reads refresh the TTL" means (the deadline is kept within the
-refresh slack of now + ttl), what a change that changes nothing does, and a saver whose memo of a
-thread is behind what another saver wrote."""
+refresh slack of now + ttl), what a change that changes nothing does, a saver whose memo of a
+thread is behind what another saver wrote, and one process's writers of a thread taking turns."""
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import operator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
@@ -12,7 +14,7 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from llm_core import MemoryCache
+from llm_core import MemoryCache, SQLiteCache
 from llm_core.bridges._thread_store import refresh_slack
 from llm_core.bridges.checkpointer import (
     NoPendingInterruptError,
@@ -139,3 +141,33 @@ def test_a_resume_decided_on_stale_bytes_is_decided_again() -> None:
     assert resume_once(here, _config("e"), "second")["answer"] == "second"  # not "no interrupt"
     with pytest.raises(NoPendingInterruptError):
         resume_once(there, _config("e"), "third")
+
+
+class _CountingCache(SQLiteCache):
+    """A SQLiteCache that counts compare-and-sets that did not land."""
+
+    lost = 0
+
+    def compare_and_set(self, key: str, expected: Any, new: Any, ttl: Any = None) -> bool:
+        done = super().compare_and_set(key, expected, new, ttl)
+        self.lost += not done
+        return done
+
+
+class Fan(TypedDict):
+    hits: Annotated[list[str], operator.add]
+
+
+def test_one_process_writers_of_a_thread_take_turns(tmp_path: Path) -> None:
+    names = [f"n{i}" for i in range(8)]
+    graph = StateGraph(Fan)
+    for name in names:
+        graph.add_node(name, lambda state, name=name: {"hits": [name]})
+        graph.add_edge(START, name)
+        graph.add_edge(name, END)
+    with _CountingCache(tmp_path / "fan.db") as cache:
+        compiled = graph.compile(checkpointer=to_langgraph_checkpointer(cache))
+        for i in range(10):  # parallel tasks write the thread from parallel threads
+            out = compiled.invoke({"hits": []}, _config(f"fan-{i}"))
+            assert sorted(out["hits"]) == names
+        assert cache.lost == 0  # none lost a race and had to read and try again

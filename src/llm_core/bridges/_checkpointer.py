@@ -15,6 +15,7 @@ the sync methods or awaited by the async ones.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -45,6 +46,9 @@ __all__ = ["LlmCoreCheckpointSaver", "to_langgraph_checkpointer"]
 
 CHECKPOINT_TYPES: tuple[type, ...] = (Interrupt, Command)
 """Types LangGraph itself stores in checkpoints and writes, read beside the bridges' allow-list."""
+
+
+_LOCKS = 64  # threads hash onto these: writes of two threads rarely wait for each other
 
 
 def _write_order(w: list[Any]) -> tuple[str, str, int]:
@@ -82,7 +86,14 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         self.remember_expired = check_ttl(remember_expired)
         self._clock = clock
         self._memo = ThreadMemo()
+        self._locks = [threading.Lock() for _ in range(_LOCKS)]
         self.refresh_slack = 0.0 if self.ttl is None else refresh_slack(self.ttl)
+
+    def _lock_of(self, config: RunnableConfig) -> threading.Lock:
+        """The lock this process's sync writes of the thread take turns on: LangGraph writes a
+        step's checkpoint and its tasks' writes from parallel threads, and compare-and-sets that
+        wait their turn do not fail and retry (async writes and other processes still may)."""
+        return self._locks[hash(str(config["configurable"]["thread_id"])) % len(self._locks)]
 
     def with_allowlist(self, extra_allowlist: Any) -> LlmCoreCheckpointSaver:
         """LangGraph's msgpack allow-list is not used: this saver reads stored values only
@@ -221,7 +232,8 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return run(self.cache, self._put(config, checkpoint, metadata, new_versions))
+        with self._lock_of(config):
+            return run(self.cache, self._put(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -230,7 +242,8 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        run(self.cache, self._put_writes(config, writes, task_id, task_path))
+        with self._lock_of(config):
+            run(self.cache, self._put_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         run(self.cache, self._delete_thread(str(thread_id)))

@@ -49,19 +49,19 @@ class ThreadMemo:
         return self._known.get(key)
 
     def put(self, key: str, raw: bytes, record: dict[str, Any], full: bool, until: float) -> None:
-        if len(raw) > self._max_bytes // 8:
-            self.drop(key)  # a huge record is not worth keeping
-            return
-        known = Known(raw, record, full, until)
         with self._lock:
-            old = self._known.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.raw)
-            self._known[key] = known  # re-inserted: the newest
-            self._bytes += len(raw)
-            while len(self._known) > self._max_entries or self._bytes > self._max_bytes:
-                oldest = next(iter(self._known))
-                self._bytes -= len(self._known.pop(oldest).raw)
+            self._put_locked(key, Known(raw, record, full, until))
+
+    def _put_locked(self, key: str, known: Known) -> None:
+        old = self._known.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.raw)
+        if len(known.raw) > self._max_bytes // 8:
+            return  # a huge record is not worth keeping
+        self._known[key] = known  # (re-)inserted: the newest
+        self._bytes += len(known.raw)
+        while len(self._known) > self._max_entries or self._bytes > self._max_bytes:
+            self._bytes -= len(self._known.pop(next(iter(self._known))).raw)
 
     def refreshed(self, key: str, raw: bytes, until: float) -> None:
         """The cache now keeps ``key`` until at least ``until`` (if its bytes are still ``raw``)."""
