@@ -5,6 +5,7 @@ awkward characters, ``keys``/``clear``, and a registration that waits for a serv
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Iterator
@@ -208,6 +209,33 @@ def test_keys_never_list_the_index_and_clear_removes_it(cache: RedisCache) -> No
     assert cache.keys() == []
     assert members(cache) == []
     assert not cache.client.exists(registry_name(cache.prefix, PREFIX))
+
+
+def test_scripts_the_server_forgot_are_sent_again(cache: RedisCache) -> None:
+    """A restart, a failover or SCRIPT FLUSH empties the script cache: every step (a write's
+    scripts, a page's pipelined walks and prunes) sends the script itself once more."""
+    cache.set("s:a", b"r|k", 100)
+
+    def flush() -> None:
+        if cache.cluster:
+            for node in cache.client.get_primaries():
+                cache.client.execute_command("SCRIPT", "FLUSH", target_nodes=node)
+        else:
+            cache.client.script_flush()
+
+    flush()
+    cache.set("s:b", b"r|k", 101)
+    flush()
+    assert cache.compare_and_set("s:b", b"r|k", b"q|k", 102)
+    flush()
+    cache.client.delete(cache.prefix + "s:a")
+    cache._ix_grace = 0.0
+    assert keys(cache.page(PREFIX)) == ["s:b"]  # walks, reads, then a prune of s:a
+    flush()
+    assert keys(asyncio.run(cache.apage(PREFIX))) == ["s:b"]
+    flush()
+    assert cache.take("s:b") == b"q|k"
+    assert members(cache) == []
 
 
 def test_a_registration_waits_for_a_server_that_is_down(private_redis: PrivateRedis) -> None:

@@ -210,12 +210,35 @@ class RedisIndex:
             return await client.execute_command(*_inline(command))
 
     def _pipeline(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
-        pipe = self._client.pipeline() if self._cluster else self._client.pipeline(False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return list(pipe.execute())
+        try:
+            return self._pipeline_once(commands)
+        except self._no_script:  # a server that lost its scripts (restart, failover, flush)
+            return self._pipeline_once(tuple(_inline(command) for command in commands))
 
     async def _apipeline(self, client: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        try:
+            return await self._apipeline_once(client, commands)
+        except self._no_script:
+            return await self._apipeline_once(client, tuple(_inline(c) for c in commands))
+
+    def _pipeline_once(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        if not self._cluster:
+            pipe = self._client.pipeline(False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(pipe.execute())
+        # Each command's node named: redis-py's sync cluster pipeline would otherwise ask the
+        # server which keys an EVAL names (COMMAND GETKEYS, one round trip per script).
+        pipe = self._client.pipeline()
+        node_of = self._client.get_node_from_key
+        for command in commands:
+            key = command[3] if command[0] in ("EVAL", "EVALSHA") else command[1]
+            pipe.execute_command(*command, target_nodes=node_of(key))
+        return list(pipe.execute())
+
+    async def _apipeline_once(
+        self, client: Any, commands: tuple[tuple[Any, ...], ...]
+    ) -> list[Any]:
         pipe = client.pipeline() if self._cluster else client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)

@@ -87,11 +87,10 @@ def run(command: Command, kind: str = "one") -> Step:
     return Step(kind, (command,))
 
 
-def script(which: Script, keys: list[str], args: list[Any], *, inline: bool = False) -> Command:
-    """``EVALSHA`` of ``which`` (drivers swap in ``EVAL`` on ``NOSCRIPT``); ``inline``: ``EVAL``
-    itself (pipelines, where a ``NOSCRIPT`` would fail the batch)."""
-    head = ("EVAL", which.body) if inline else ("EVALSHA", which.sha)
-    return (*head, len(keys), *keys, *args)
+def script(which: Script, keys: list[str], args: list[Any]) -> Command:
+    """``EVALSHA`` of ``which`` (drivers send ``EVAL`` instead after a ``NOSCRIPT``: a single
+    command again, a pipeline again whole, every script inline -- all of them idempotent)."""
+    return ("EVALSHA", which.sha, len(keys), *keys, *args)
 
 
 # --- layout ---------------------------------------------------------------------------------
@@ -236,7 +235,7 @@ def write_plan(
 def adopt_command(where: Target, labels: str, deadline: int, absolute: bool) -> Command:
     """Index a record stored before its prefix was (``deadline``: ms, absolute or from now)."""
     args = [where.key, labels, "at" if absolute else "in", deadline]
-    return script(ADOPT, [where.z, where.h], args, inline=True)
+    return script(ADOPT, [where.z, where.h], args)
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -332,7 +331,7 @@ def page_plan(query: PageQuery) -> Generator[Step, Any, list[IndexedEntry]]:
         position = (str(frontier[0]), frontier[1].split("\x00", 1)[0])
     if stale:
         yield Step("best", tuple(
-            script(PRUNE, list(_names(query, shard)), members, inline=True)
+            script(PRUNE, list(_names(query, shard)), members)
             for shard, members in stale.items()
         ))  # fmt: skip
     return found
@@ -343,9 +342,13 @@ def _names(query: PageQuery, shard: int) -> tuple[str, str]:
 
 
 def _walk(query: PageQuery, shard: int, position: tuple[str, str] | None, need: int) -> Command:
+    """One shard's walk.  Of ``N`` shards each is asked for about ``2 * need / N`` members (at
+    least 4): the merge then usually holds ``need`` of them short of the frontier, and a short
+    page costs another round rather than every shard sending ``need``."""
     score, key = position if position is not None else ("", "")
-    args = ["1" if query.newest else "0", score, key, *query.filters, need, WALK_BUDGET]
-    return script(WALK, list(_names(query, shard)), args, inline=True)
+    share = need if query.shards == 1 else max(4, -(-2 * need // query.shards))
+    args = ["1" if query.newest else "0", score, key, *query.filters, share, WALK_BUDGET]
+    return script(WALK, list(_names(query, shard)), args)
 
 
 def _merge(
