@@ -162,16 +162,6 @@ def test_startup_is_not_dropped_at_random_and_a_raw_connection_sees_ssl_refused(
 # --- building a runtime ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CacheUnavailableError,
-    reason=(
-        "PostgresCache.index_prefix runs statements (the <table>_indexed registry, labelling "
-        "older rows), though the IndexedCache contract says it does no I/O and a runtime calls "
-        "it at build: with PostgreSQL unreachable, or one of its replies lost, building the "
-        "runtime raises CacheUnavailableError instead of its calls answering cache_unavailable"
-    ),
-)
 def test_a_runtime_is_built_while_postgres_does_not_answer(
     proxy: FaultProxy, pg_url: str, pg_table: str, tmp_path: Path
 ) -> None:
