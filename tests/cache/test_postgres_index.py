@@ -93,7 +93,9 @@ def test_a_version_1_table_is_migrated_and_its_rows_labelled(pg_url: str, pg_tab
             )
         ).fetchall()
     assert comment == ("llm-core cache, schema version 2",)
-    assert {pg_table + "_expires", pg_table + "_listed"} <= indexes
+    assert {pg_table + suffix for suffix in ("_expires", "_listed", "_listed_a", "_listed_b")} <= (
+        indexes
+    )
     assert labelled == [("", 1), ("s:", 31), (None, 1)]  # x:1 is not under the prefix
     cache = caches[0]
     first = cache.page("s:", limit=10)
@@ -128,7 +130,15 @@ def test_a_page_walks_the_partial_index_without_sorting(pg_url: str, pg_table: s
                 plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + query, bound))
                 assert f"{pg_table}_listed" in plan, plan
                 assert "Sort" not in plan and "Seq Scan" not in plan, plan
+        cache.set("s:rare", b"z|tool", 100)
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(pg_table)))
+        for labels, walked in ((("z", None), "_listed_a"), ((None, "tool"), "_listed_b")):
+            query = cache._page_statement(conn, False, False, labels)
+            bound, _, _ = cache._page_params("s:", None, False, labels, 50)
+            plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + query, bound))
+            assert f"{pg_table}{walked} " in plan, plan  # a rare label: its own index
     assert len(cache.page("s:", limit=1000)) == 1000
+    assert [e.key for e in cache.page("s:", labels=("z", None))] == ["s:rare"]
     cache.close()
 
 

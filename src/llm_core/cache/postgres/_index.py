@@ -11,7 +11,8 @@ statement as the value (``set``, ``compare_and_set``), so a write stays one roun
 A partial index ``(ix, expires_at, key) WHERE ix <> '' AND expires_at IS NOT NULL`` holds the
 listed rows only, in page order: a page is one range walk of it from just after the position it
 is given, stopping at the limit (no sort, no table scan; ``EXPLAIN`` checked by the tests).
-Label filters are applied to the rows the walk meets.  ``touch`` moves ``expires_at`` (so the
+Two more, ``(ix, label_a, expires_at, key)`` and ``(ix, label_b, …)``, serve filtered pages the
+same way, so a filter that matches few rows does not walk all the others.  ``touch`` moves ``expires_at`` (so the
 row's place in the walk); ``delete``/``take``/the sweep remove the row and its index entry with
 it, so nothing can outlive its row.
 

@@ -41,7 +41,8 @@ CLIENT_NOW = "%(now)s::float8"
 def check_table(table: object) -> tuple[str, ...]:
     """``("name",)`` or ``("schema", "name")`` for a valid table name; ``ConfigurationError``
     otherwise.  Letters, digits and ``_``, not starting with a digit, at most 50 characters a
-    part (so the index name derived from it stays within PostgreSQL's 63)."""
+    part (so the names derived from it, up to ``<name>_listed_a``, stay within PostgreSQL's
+    63)."""
     if not isinstance(table, str):
         raise ConfigurationError(f"table must be a str, got {type(table).__name__}")
     parts = tuple(table.split("."))
@@ -164,8 +165,8 @@ def schema_statements(
     psycopg: Any, table: tuple[str, ...], context: Any, version: int | None = None
 ) -> list[str]:
     """The DDL that creates the table (``version=None``) or migrates it from ``version``: the
-    table, its expiry index, the index columns and their ``(ix, expires_at, key)`` index, the
-    table of indexed prefixes (``<name>_indexed``), and the version comment."""
+    table, its expiry index, the index columns and their ``(ix, [label,] expires_at, key)``
+    indexes, the table of indexed prefixes (``<name>_indexed``), and the version comment."""
     sql = psycopg.sql
     name = sql.Identifier(*table)
     statements = []
@@ -187,12 +188,16 @@ def schema_statements(
                 " ADD COLUMN IF NOT EXISTS label_a text, ADD COLUMN IF NOT EXISTS label_b text"
             ).format(t=name)
         )
+    # Only listed rows with a deadline: what a page walks, in the order it walks them; and the
+    # same per label, so a page filtered by a rare label does not walk every listed row.
+    for suffix, columns in (("listed", ""), ("listed_a", "label_a, "), ("listed_b", "label_b, ")):
+        statements.append(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {i} ON {t} (ix, " + columns + "expires_at, key)"
+                " WHERE ix <> '' AND expires_at IS NOT NULL"
+            ).format(i=sql.Identifier(f"{table[-1]}_{suffix}"), t=name)
+        )
     statements += [
-        # Only listed rows with a deadline: what a page walks, in the order it walks them.
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {i} ON {t} (ix, expires_at, key)"
-            " WHERE ix <> '' AND expires_at IS NOT NULL"
-        ).format(i=sql.Identifier(table[-1] + "_listed"), t=name),
         sql.SQL('CREATE TABLE IF NOT EXISTS {r} (prefix text COLLATE "C" PRIMARY KEY)').format(
             r=sql.Identifier(*registry_table(table))
         ),
