@@ -185,7 +185,7 @@ class LlmCoreCheckpointSaver(ThreadStore, BaseCheckpointSaver[str]):
                 if head is not None and head[0] == checkpoint_id:
                     parts = head[1]
                 else:
-                    found = tr.checkpoint(ns, checkpoint_id, thread_id)
+                    found = tr.checkpoint(ns, checkpoint_id, thread_id, trusted=known.full)
                     assert found is not None
                     parts = found
                 if filter:
