@@ -12,9 +12,9 @@ A partial index ``(ix, expires_at, key) WHERE ix <> '' AND expires_at IS NOT NUL
 listed rows only, in page order: a page is one range walk of it from just after the position it
 is given, stopping at the limit (no sort, no table scan; ``EXPLAIN`` checked by the tests).
 Two more, ``(ix, label_a, expires_at, key)`` and ``(ix, label_b, …)``, serve filtered pages the
-same way, so a filter that matches few rows does not walk all the others.  ``touch`` moves ``expires_at`` (so the
-row's place in the walk); ``delete``/``take``/the sweep remove the row and its index entry with
-it, so nothing can outlive its row.
+same way, so a filter that matches few rows does not walk all the others.  ``touch`` moves
+``expires_at`` (so the row's place in the walk); ``delete``/``take``/the sweep remove the row
+and its index entries with it, so nothing can outlive its row.
 
 The prefixes already indexed are rows of ``<table>_indexed``: the first ``index_prefix`` of a
 prefix on a table (under an advisory lock) labels the rows stored before, in batches.

@@ -18,6 +18,9 @@ The sync face sends the command with ``redis.Redis.execute_command``, the async 
 ``keys(prefix)``      ``SCAN … MATCH <escaped p+prefix>*`` (never ``KEYS``)
 ====================  ===============================================================
 
+Keys under a prefix given to ``index_prefix`` are written with the index's scripts instead
+(``_index``, ``_index_plan``: one script on one server, three steps on a cluster).
+
 Redis ≥ 6.2 (``GETDEL``, ``GETEX``).  ``p`` is the namespace prefix (default ``"llm-core:"``),
 so several apps share one database.  Redis drops expired keys itself, so ``sweep()`` is a
 no-op returning 0.  Any redis-py error (connection refused, timeout, loading, ...) raises
