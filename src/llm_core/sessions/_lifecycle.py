@@ -23,6 +23,7 @@ from collections.abc import Generator
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
+from llm_core.cache import AtomicCache
 from llm_core.errors import (
     CacheUnavailableError,
     InvalidSnapshotError,
@@ -264,18 +265,30 @@ def load(space: Keyspace, token: str) -> Steps:
     return None if data is None else space.parse(key, token, data)
 
 
-def cas(key: str, expected: bytes | None, new: bytes | None, ttl: float | None) -> Steps:
+def cas(
+    key: str,
+    expected: bytes | None,
+    new: bytes | None,
+    ttl: float | None,
+    inline: AtomicCache | None = None,
+) -> Steps:
     """Compare-and-set, confirmed: ``True`` if ``key`` now holds ``new`` because of us.
 
     If the reply says "no" (a retried command whose first run already swapped) or is lost
-    (``CacheUnavailableError``), :func:`confirm` reads what happened.
+    (``CacheUnavailableError``), :func:`confirm` reads what happened.  With ``inline`` (a
+    cache the caller may call directly, see ``Blueprint.inline``) the operations are called
+    on it instead of yielded.
     """
     try:
-        if (yield CacheOp("compare_and_set", (key, expected, new, ttl))):
+        if inline is not None:
+            swapped = inline.compare_and_set(key, expected, new, ttl)
+        else:
+            swapped = yield CacheOp("compare_and_set", (key, expected, new, ttl))
+        if swapped:
             return True
     except CacheUnavailableError as lost:
-        return (yield from confirm(key, expected, new, ttl, lost))
-    return (yield from confirm(key, expected, new, ttl))
+        return (yield from confirm(key, expected, new, ttl, lost, inline))
+    return (yield from confirm(key, expected, new, ttl, None, inline))
 
 
 def confirm(
@@ -284,14 +297,15 @@ def confirm(
     new: bytes | None,
     ttl: float | None,
     lost: CacheUnavailableError | None = None,
+    inline: AtomicCache | None = None,
 ) -> Steps:
     """After a compare-and-set said "no" (``lost`` is ``None``) or its reply was ``lost``, one
     read tells what happened: our unique ``new`` bytes are there (it landed: ``True``); the
     ``expected`` bytes are still there after a lost reply (it never ran: it is sent once more,
     still fenced, and a second loss is raised); anything else, another writer got there first
-    (``False``)."""
+    (``False``).  ``inline`` as for :func:`cas`."""
     try:
-        current = yield CacheOp("get", (key,))
+        current = inline.get(key) if inline is not None else (yield CacheOp("get", (key,)))
     except CacheUnavailableError:
         if lost is None:
             raise
@@ -301,7 +315,10 @@ def confirm(
     if lost is None or current != expected:
         return False
     try:
-        swapped: bool = yield CacheOp("compare_and_set", (key, expected, new, ttl))
+        if inline is not None:
+            swapped: bool = inline.compare_and_set(key, expected, new, ttl)
+        else:
+            swapped = yield CacheOp("compare_and_set", (key, expected, new, ttl))
     except CacheUnavailableError:
         raise lost from None
     return swapped

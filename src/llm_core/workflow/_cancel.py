@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm_core.cache import AtomicCache
 from llm_core.errors import SessionAlreadyResumedError
 from llm_core.sessions import cas
 from llm_core.workflow._effects import Blueprint, Flow
@@ -43,7 +44,8 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
             if snapshot is not None and now > snapshot.expires_at:
                 raise _expired(snapshot.expires_at, token_str)
             cancelled = plan.space.cancelled(record, now)
-            if not (yield from _swap(record.key, record.raw, cancelled, plan.result_ttl)):
+            swap = _swap(record.key, record.raw, cancelled, plan.result_ttl, plan.inline)
+            if not (yield from swap):
                 raise _busy_now(token_str)
             result = Done({"token": token_str, "status": "cancelled"})
     except Fail as fail:
@@ -51,9 +53,9 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
     return (yield from call.finish(result))
 
 
-def _swap(key: str, expected: bytes, new: bytes, ttl: float) -> Any:
+def _swap(key: str, expected: bytes, new: bytes, ttl: float, inline: AtomicCache | None) -> Any:
     try:
-        return (yield from cas(key, expected, new, ttl))
+        return (yield from cas(key, expected, new, ttl, inline))
     except Exception as exc:
         raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
 

@@ -4,7 +4,9 @@
 ``CacheOp`` effects and return an ``Outcome``; both run their steps with :func:`execute`.
 They never call a step, a hook or a cache themselves: the sync and async drivers in
 :mod:`llm_core.workflow._drivers` perform each effect and send the result back (or throw its
-exception in).  So both faces run the same logic, as h11/httpcore do.
+exception in).  So both faces run the same logic, as h11/httpcore do.  The one exception is an
+in-process cache (``Blueprint.inline``, a ``MemoryCache``): it never blocks or awaits, so the
+flows call it directly, where its exceptions arise just as a driver would throw them in.
 """
 
 from __future__ import annotations
@@ -182,7 +184,10 @@ def _pause(
     try:
         space = plan.space
         data = space.pending(key, snapshot.to_json_text(space.sealer, key, space.types))
-        yield CacheOp("set", (key, data, ttl))
+        if plan.inline is not None:
+            plan.inline.set(key, data, ttl)
+        else:
+            yield CacheOp("set", (key, data, ttl))
     except Interrupted as stop:  # stored, but the call was cancelled: it will not be reported
         yield from call._discard(token)
         raise stop.cause from None

@@ -32,7 +32,7 @@ def drive_sync(flow: Flow, cache: Cache) -> Outcome:
     """Run ``flow`` to its outcome, performing every effect synchronously."""
     runner: _AwaitableRunner | None = None  # made on the first awaitable
     # A cache with an atomic compare-and-set runs every operation as asked (no emulation).
-    native = capabilities_of(cache).compare_and_set
+    native: bool | None = None  # read on the first cache operation
     send = flow.send
     value: Any = None
     try:
@@ -55,6 +55,8 @@ def drive_sync(flow: Flow, cache: Cache) -> Outcome:
                             runner = runner or _AwaitableRunner()
                             value = runner.run(value)
                     elif type(effect) is CacheOp:
+                        if native is None:
+                            native = capabilities_of(cache).compare_and_set
                         if native:
                             value = getattr(cache, effect.method)(*effect.args)
                         else:

@@ -1,7 +1,8 @@
 """The effects a flow asks its driver to perform, and the ``Blueprint`` a flow runs.
 
 A flow (see :mod:`llm_core.workflow._core`) never calls a step, a hook or a store itself: it
-yields one of these and receives the result (or has the exception thrown in).
+yields one of these and receives the result (or has the exception thrown in) -- except the
+operations of an in-process cache (``Blueprint.inline``), which it calls directly.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from llm_core.cache import AtomicCache
 from llm_core.sessions._lifecycle import CacheOp, Keyspace
 from llm_core.workflow.outcomes import Diagnostic, Outcome, TraceEvent
 from llm_core.workflow.plugins import AdapterBundle, Hook
@@ -66,6 +68,10 @@ class Blueprint:
     lease_ttl: float
     result_ttl: float
     room: Callable[[], bool] | None = None  # False when the cache would evict to store a pause
+    inline: AtomicCache | None = None
+    """The session cache when the flows call it directly instead of yielding a ``CacheOp``: a
+    ``MemoryCache``, whose operations are in-process, never block and never await (its async
+    faces run the same code), so there is nothing for a driver to perform, await or guard."""
 
 
 # --- results inside a call ---------------------------------------------------------------

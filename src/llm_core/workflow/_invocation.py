@@ -209,12 +209,13 @@ class Invocation:
     ) -> Generator[Effect, Any, Outcome]:
         """Terminal events and hooks, strict-mode conversion, settling a resumed session (commit
         its outcome), then the frozen ``Outcome``.  A replayed outcome runs no ok/paused hooks."""
-        hooks = self.hooks
+        hooks, trace, clock = self.hooks, self.trace, self.clock
         if type(result) is not Fail:
-            if isinstance(result, Pause):
-                event = self.event("run.paused", None, {"token": result.token})
+            if type(result) is Pause:
+                event = _new(_Event, ("run.paused", clock(), None, {"token": result.token}))
             else:
-                event = self.event("run.ok")
+                event = _new(_Event, ("run.ok", clock(), None, None))
+            trace.append(event)
             if hooks and not replayed:
                 yield from self._terminal_hooks(event, result, settle)
                 if self.plan.strict and self.hook_failed is not None:
@@ -235,29 +236,31 @@ class Invocation:
                     result, settle = fail, None
             if settle is not None and not isinstance(result, Fail):
                 result = yield from settle.commit(result, self._discard)
-        if isinstance(result, Fail):
+        if type(result) is Fail:
             self.diagnostics.append(result.diagnostic())
             event = self.event("run.error", result.step, {"kind": result.kind})
             if hooks:
                 yield from self._terminal_hooks(event, result, None)
-        event = self.event("run.end")
+        event = _new(_Event, ("run.end", clock(), None, None))
+        trace.append(event)
         if hooks:  # run.end hooks run once the outcome is settled: failures only warn
             yield from self._terminal_hooks(event, result, None, settled=True)
-        trace, diagnostics = tuple(self.trace), tuple(self.diagnostics)
-        if isinstance(result, Done):
-            return _ok(result.artefact, trace, diagnostics, replayed)
-        if isinstance(result, Pause):
+        events, diagnostics = tuple(trace), tuple(self.diagnostics)
+        if type(result) is Done:
+            return _ok(result.artefact, events, diagnostics, replayed)
+        if type(result) is Pause:
             return _paused(
                 result.token,
                 result.kind,
                 result.expires_at,
                 result.payload,
-                trace,
+                events,
                 diagnostics,
                 result.expects,
                 replayed,
             )
-        return Error(result.error, result.kind, trace, diagnostics)
+        assert isinstance(result, Fail)
+        return Error(result.error, result.kind, events, diagnostics)
 
     def _terminal_hooks(
         self, event: _Event, result: Result, settle: Settlement | None, settled: bool = False
@@ -280,7 +283,11 @@ class Invocation:
     def _discard(self, token: str) -> Generator[Effect, Any, None]:
         """Delete a stored pause that will not be reported."""
         try:
-            yield CacheOp("delete", (self.plan.space.key(token),))
+            key, inline = self.plan.space.key(token), self.plan.inline
+            if inline is not None:
+                inline.delete(key)
+            else:
+                yield CacheOp("delete", (key,))
         except Interrupted as stop:  # deleted; the cancellation goes on
             raise stop.cause from None
         except Exception as exc:

@@ -47,6 +47,7 @@ from llm_core.workflow._settle import Settlement
 __all__ = ["resume_flow"]
 
 _RESUMING = MappingProxyType({"resume": True})  # run.start's data (shared, read-only)
+_new = tuple.__new__  # a Claim from all its fields, skipping NamedTuple's __new__
 
 
 def resume_flow(
@@ -62,9 +63,9 @@ def resume_flow(
         resume_input = _copied_resume_input(resume_input)
         request = None if request_id is None else _check_request_id(request_id)
         token_str, stamp = _parse_token(token)
-        key = plan.space.key(token_str)
+        key, inline = plan.space.key(token_str), plan.inline
         try:  # (what _read does, inline on this hot path)
-            data = yield CacheOp("get", (key,))
+            data = inline.get(key) if inline is not None else (yield CacheOp("get", (key,)))
         except Exception as exc:
             raise _cache_failed(exc) from None
         record = None if data is None else _parsed(plan, key, token_str, data)
@@ -123,9 +124,9 @@ def resume_flow(
 
 def _read(plan: Blueprint, token: str) -> Generator[Effect, Any, Record | None]:
     """The record of ``token`` (``None``: absent or expired), verified and parsed."""
-    key = plan.space.key(token)
+    key, inline = plan.space.key(token), plan.inline
     try:
-        data = yield CacheOp("get", (key,))
+        data = inline.get(key) if inline is not None else (yield CacheOp("get", (key,)))
     except Exception as exc:
         raise _cache_failed(exc) from None
     return None if data is None else _parsed(plan, key, token, data)
@@ -155,12 +156,12 @@ def _claim(
     resume got there first."""
     snapshot = record.snapshot
     assert snapshot is not None
-    claim = Claim(_claim_id(), now + plan.lease_ttl, request)
+    claim = _new(Claim, (_claim_id(), now + plan.lease_ttl, request))
     held = plan.space.claim(record, claim)
     ttl = max(snapshot.expires_at - now, plan.lease_ttl) + 1.0
     settle = Settlement(plan, held, claim)
     try:
-        won = yield from cas(record.key, record.raw, held.raw, ttl)
+        won = yield from cas(record.key, record.raw, held.raw, ttl, plan.inline)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
         yield from settle.release([], {})
         raise stop.cause from None

@@ -59,7 +59,9 @@ class Settlement:
         else:
             new = plan.space.pending(record.key, record.snapshot_text, record.attempts)
         try:
-            released = yield from cas(record.key, record.raw, new, remaining if new else None)
+            released = yield from cas(
+                record.key, record.raw, new, remaining if new else None, plan.inline
+            )
         except Interrupted as stop:  # released (or not); the cancellation goes on
             data["resumable"] = bool(stop.value) and new is not None
             raise stop.cause from None
@@ -95,7 +97,7 @@ class Settlement:
         data = plan.space.completed(record, claim, outcome, plan.clock())
         try:
             try:
-                done = yield from cas(record.key, record.raw, data, plan.result_ttl)
+                done = yield from cas(record.key, record.raw, data, plan.result_ttl, plan.inline)
             except Interrupted as stop:
                 raise stop.cause from None
         except Exception as exc:

@@ -95,6 +95,9 @@ class Runtime:
             lease_ttl=lease_ttl,
             result_ttl=result_ttl,
             room=_room(cache),
+            # MemoryCache's operations are in-process and never block: the flows call them
+            # (its subclasses may wrap them differently: those go through the drivers)
+            inline=cache if type(cache) is MemoryCache else None,
         )
         for diagnostic in self._plan.diagnostics:  # logged once, at build (each call repeats them)
             log_diagnostic(_logger, diagnostic)
