@@ -48,9 +48,11 @@ class ThreadMemo:
     def get(self, key: str) -> Known | None:
         return self._known.get(key)
 
-    def put(self, key: str, raw: bytes, record: dict[str, Any], full: bool, until: float) -> None:
+    def put(self, key: str, raw: bytes, record: dict[str, Any], full: bool, until: float) -> Known:
+        known = Known(raw, record, full, until)
         with self._lock:
-            self._put_locked(key, Known(raw, record, full, until))
+            self._put_locked(key, known)
+        return known
 
     def _put_locked(self, key: str, known: Known) -> None:
         old = self._known.pop(key, None)

@@ -107,9 +107,7 @@ class ThreadStore:
         until = float(record.get("d", 0.0))
         if known is not None and known.raw == raw:
             until = max(until, known.until)
-        known = Known(raw, record, full, until)
-        self._memo.put(key, raw, record, full, until)
-        return known
+        return self._memo.put(key, raw, record, full, until)
 
     def _seen(self, key: str, raw: object, *, full: bool) -> Known | None:
         """What a read of ``key`` that returned ``raw`` found (``None``: no thread)."""
