@@ -67,9 +67,10 @@ def test_a_version_1_table_is_migrated_and_its_rows_labelled(pg_url: str, pg_tab
     caches = [PostgresCache(pg_url, table=pg_table) for _ in range(4)]
     barrier = threading.Barrier(len(caches))
 
-    def first_use(cache: PostgresCache) -> None:  # four processes' worth of first uses at once
+    def first_use(cache: PostgresCache) -> None:  # four processes' worth of first pages at once
+        cache.index_prefix("s:", labeler)  # no I/O
         barrier.wait()
-        cache.index_prefix("s:", labeler)
+        cache.page("s:", limit=1)
 
     threads = [threading.Thread(target=first_use, args=(cache,)) for cache in caches]
     for thread in threads:
@@ -164,10 +165,12 @@ def test_a_writer_that_did_not_register_unlists_the_row(pg_url: str, pg_table: s
     registered = PostgresCache(pg_url, table=pg_table)
     registered.index_prefix("s:", labeler)
     registered.set("s:a", b"r|k", 60)
+    assert [e.key for e in registered.page("s:")] == ["s:a"]  # the prefix's first page
     other = PostgresCache(pg_url, table=pg_table)  # same table, no index_prefix
     other.set("s:a", b"r|k", 60)
     assert registered.page("s:") == []  # its labels were written as NULL: not listed
-    other.index_prefix("s:", labeler)  # registered already: rows are not relabelled
+    other.index_prefix("s:", labeler)
+    assert other.page("s:") == []  # indexed on this table already: rows are not relabelled
     other.set("s:a", b"r|k", 60)
     assert [e.key for e in registered.page("s:")] == ["s:a"]
     registered.close()
@@ -209,7 +212,7 @@ def test_apage_on_a_given_async_pool(pg_url: str, pg_table: str) -> None:
     assert asyncio.run(scenario()) == ["s:a", "s:c"]
 
 
-def test_a_registration_waits_for_a_server_that_is_down(
+def test_index_prefix_needs_no_server_and_the_first_page_labels_earlier_rows(
     pg_url: str, pg_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with PostgresCache(pg_url, table=pg_table) as plain:
@@ -221,10 +224,23 @@ def test_a_registration_waits_for_a_server_that_is_down(
         raise CacheUnavailableError(f"PostgreSQL is down ({operation})")
 
     monkeypatch.setattr(cache, "_run", down)
-    cache.index_prefix("s:", labeler)  # logged, not raised: writes are labelled already
+    cache.index_prefix("s:", labeler)  # no I/O: a runtime built during an outage builds
     with pytest.raises(CacheUnavailableError):
         cache.page("s:")
     monkeypatch.setattr(cache, "_run", run)  # back
     cache.set("s:after", b"r|k", 101)
     assert [e.key for e in cache.page("s:")] == ["s:before", "s:after"]  # registered now
+    cache.close()
+
+
+def test_labels_that_are_not_two_str_leave_the_row_unlisted(
+    pg_url: str, pg_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = PostgresCache(pg_url, table=pg_table)
+    cache.index_prefix("s:", lambda value: ("r", 7) if value == b"odd" else ("r", "k"))  # type: ignore[arg-type, return-value]
+    cache.set("s:odd", b"odd", 60)  # stored (a bad labeler never fails a write), not listed
+    cache.set("s:ok", b"fine", 61)
+    assert cache.get("s:odd") == b"odd"
+    assert [e.key for e in cache.page("s:")] == ["s:ok"]
+    assert "not listed" in caplog.text
     cache.close()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from llm_core._log import get_logger
 from llm_core.cache._contract import Labeler
 from llm_core.cache._errors import map_exceptions, unavailable
 from llm_core.cache._sqlite_index import label_row
@@ -35,6 +36,7 @@ DEFAULT_TABLE = "llm_core_cache"
 T = TypeVar("T")
 Params = dict[str, Any]
 _UNLABELLED: Params = {"ix": None, "la": None, "lb": None}
+_logger = get_logger("cache")
 
 
 class Driver:
@@ -242,6 +244,9 @@ class Driver:
         if not self._indexes:
             return _UNLABELLED
         ix, la, lb = label_row(self._indexes, key, value)
+        if ix and not (isinstance(la, str) and isinstance(lb, str)):
+            _logger.error("the labeler of index %r gave %r, not two str: not listed", ix, (la, lb))
+            return {"ix": "", "la": None, "lb": None}
         return {"ix": self._prefix + ix if ix else ix, "la": la, "lb": lb}
 
     def _sweep_due(self) -> bool:

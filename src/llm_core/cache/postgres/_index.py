@@ -25,18 +25,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from llm_core._log import get_logger
 from llm_core.cache._contract import IndexedEntry, Labeler
-from llm_core.cache._sqlite_index import label_row
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 from llm_core.cache.postgres._driver import Driver, Params
 from llm_core.cache.postgres._sql import CLIENT_NOW, SERVER_NOW, Statements, registry_table
-from llm_core.errors import CacheUnavailableError
 
 __all__ = ["LABEL_BATCH", "PostgresIndex"]
-
-_logger = get_logger("cache")
 
 LABEL_BATCH = 1000
 """Rows read and labelled per statement when a prefix is indexed for the first time."""
@@ -47,7 +42,7 @@ class PostgresIndex(Driver):
 
     _page_sql: dict[tuple[bool, bool, bool, bool], str] | None = None  # rendered on first use
     _registry: dict[str, str] | None = None
-    _pending: frozenset[str] = frozenset()  # registrations to finish (the server was down)
+    _pending: frozenset[str] = frozenset()  # prefixes whose earlier rows may be unlabelled
 
     def _page_statement(
         self, conn: Any, newest: bool, after: bool, labels: tuple[str | None, str | None]
@@ -120,25 +115,19 @@ class PostgresIndex(Driver):
     # --- registration -------------------------------------------------------------------
 
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
-        """Label the rows written under ``prefix`` from now on; the first registration of the
-        prefix on this table also labels the rows already there (once, in batches, under an
-        advisory lock, in one transaction)."""
+        """Label the rows written under ``prefix`` from now on (no I/O); the first page of the
+        prefix also labels the rows stored before anyone indexed it on this table (once, in
+        batches, under an advisory lock, in one transaction)."""
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
         if not callable(labeler):
             raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
         others = [(p, fn) for p, fn in self._indexes if p != prefix]
         self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
-        try:
-            self._register(prefix)
-        except CacheUnavailableError as exc:  # writes are labelled already; the rest can wait
-            self._pending = self._pending | {prefix}
-            _logger.warning(
-                "%r: cannot check the index of %r now (%s); the next page will", self, prefix, exc
-            )
+        self._pending = self._pending | {prefix}
 
     def _register(self, prefix: str) -> None:
-        """Label what was stored before ``prefix``'s first registration (once per table)."""
+        """Label the rows stored before anyone indexed ``prefix`` on this table (once)."""
         full = self._prefix + prefix
 
         def work(conn: Any, sql: Statements) -> None:
@@ -166,9 +155,8 @@ class PostgresIndex(Driver):
                 return
             updates = []
             for key, value in rows:
-                ix, la, lb = label_row(self._indexes, key[cut:], bytes(value))
-                ix = self._prefix + ix if ix else ix
-                updates.append({"ix": ix, "la": la, "lb": lb, "key": key, "value": value})
+                columns = self._labelled(key[cut:], bytes(value))
+                updates.append({**columns, "key": key, "value": value})
             with conn.cursor() as cursor:
                 cursor.executemany(statements["label"], updates)
             query["last"] = rows[-1][0]

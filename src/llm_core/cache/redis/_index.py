@@ -43,7 +43,6 @@ from llm_core.cache.redis._index_plan import (
     target,
     write_plan,
 )
-from llm_core.errors import CacheUnavailableError
 
 __all__ = ["RedisIndex"]
 
@@ -70,7 +69,7 @@ class RedisIndex:
     _indexes: tuple[tuple[str, Labeler], ...] = ()
     _ix_grace: float = GRACE  # seconds (cluster); tests may lower it
     _ix_deadlines: bool | None = None  # the server has PEXPIRETIME (Redis >= 7.0)
-    _ix_pending: frozenset[str] = frozenset()  # registrations to finish (server was down)
+    _ix_pending: frozenset[str] = frozenset()  # prefixes whose earlier records may be unindexed
     _prefix: str
     _cluster: bool
     _client: Any
@@ -247,24 +246,19 @@ class RedisIndex:
     # --- IndexedCache -------------------------------------------------------------------
 
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
-        """Index the keys written under ``prefix`` from now on; the first registration of the
-        prefix on this server (or cluster) also indexes the live records already there."""
+        """Index the keys written under ``prefix`` from now on (no I/O); the first page of the
+        prefix also indexes the live records stored before anyone indexed it on this server
+        (or cluster)."""
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
         if not callable(labeler):
             raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
         others = [(p, fn) for p, fn in self._indexes if p != prefix]
         self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
-        try:
-            self._register(prefix)
-        except CacheUnavailableError as exc:  # writes are indexed already; the rest can wait
-            self._ix_pending = self._ix_pending | {prefix}
-            _logger.warning(
-                "%r: cannot check the index of %r now (%s); the next page will", self, prefix, exc
-            )
+        self._ix_pending = self._ix_pending | {prefix}
 
     def _register(self, prefix: str) -> None:
-        """Index what was stored before ``prefix``'s first registration (once per server)."""
+        """Index the records stored before anyone indexed ``prefix`` here (once per server)."""
         registry = registry_name(self._prefix, prefix)
         with self._map("index_prefix"):
             self._probe(registry)
@@ -321,7 +315,7 @@ class RedisIndex:
             ),
             limit=count,
             labeler=dict(self._indexes).get(prefix),
-            deadlines=bool(self._ix_deadlines),
+            deadlines=False,  # set by page once the server has been asked
             grace_ms=round(self._ix_grace * 1000) if self._cluster else 0,
         )
 
@@ -341,7 +335,7 @@ class RedisIndex:
         with self._map("page"):
             if self._ix_deadlines is None:
                 self._probe(registry_name(self._prefix, query.prefix))
-                query = query._replace(deadlines=bool(self._ix_deadlines))
+            query = query._replace(deadlines=bool(self._ix_deadlines))
             found: list[IndexedEntry] = self._drive(page_plan(query))
         return found
 
@@ -361,7 +355,7 @@ class RedisIndex:
         with self._map("page"):
             if self._ix_deadlines is None:
                 await asyncio.to_thread(self._probe, registry_name(self._prefix, query.prefix))
-                query = query._replace(deadlines=bool(self._ix_deadlines))
+            query = query._replace(deadlines=bool(self._ix_deadlines))
             client = self._aclient()
             if self._cluster:
                 await client.initialize()  # see RedisCache._aclient
