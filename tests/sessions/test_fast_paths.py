@@ -112,3 +112,55 @@ def test_fresh_runs_have_their_own_idempotency_keys() -> None:
     for _ in range(100):
         runtime.run({})
     assert len(set(keys)) == 100
+
+
+def _fresh_record_variants() -> list[tuple[str, bytes]]:
+    """A fresh pause's record as stored, and edits of it around the layout's edges."""
+    from llm_core import Workflow
+
+    def gate(ctx: Any, state: dict[str, Any]) -> Any:
+        return ctx.pause(payload={"draft": state["input"], "n": [1.5, 2, {"d": None}]})
+
+    runtime = Workflow("fresh", [gate]).build()
+    token = runtime.run("text").token  # type: ignore[union-attr]
+    data = runtime.cache.get(runtime.session_store.space.key(token))
+    assert data is not None
+    body = data.split(b"\n", 1)[1]
+    snapshot = body[body.index(b'"snapshot":') + 11 : -1]
+    deep = b"[" * 120 + b"]" * 120
+    bodies = {
+        "as stored": body,
+        "space before the last brace": body[:-1] + b" }",
+        "trailing space": body + b" ",
+        "an extra member": body[:-1] + b',"extra":1}',
+        "a second snapshot": body[:-1] + b',"snapshot":' + snapshot + b"}",
+        "not json after the head": body[: body.index(b'"snapshot":') + 11] + b"{]}",
+        "nan in the payload": body.replace(b"1.5", b"NaN"),
+        "huge number in the payload": body.replace(b"1.5", b"1e999"),
+        "deep payload": body.replace(b"1.5", deep),
+        "another token": body.replace(token.encode(), b"1a2b.AAAAAAAAAAAAAAAAAAAAAA"),
+        "attempts 1": body.replace(b'"attempts":0', b'"attempts":1'),
+        "nothing after the head": body[: body.index(b'"snapshot":') + 11] + b"}",
+    }
+    return [(token, b"llm-core/2 -\n" + b) for b in bodies.values()]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_a_fresh_record_reads_as_the_full_parse_reads_it(
+    case: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_core.sessions import Keyspace, StateTypes, _lifecycle
+
+    token, data = _fresh_record_variants()[case]
+    space = Keyspace("llm-core:session:", Signer(), types=StateTypes())
+    key = space.key(token)
+
+    def read() -> object:
+        try:
+            return space.parse(key, token, data)
+        except InvalidSnapshotError as exc:
+            return ("invalid", str(exc))
+
+    fast = read()
+    monkeypatch.setattr(_lifecycle, "_FRESH_HEAD", "\0never")  # every record: the full parse
+    assert read() == fast

@@ -156,6 +156,27 @@ def decode_json(text: bytes | str) -> Any:
     return value
 
 
+NOT_EXACT: Any = object()
+"""What :func:`decode_last_member` returns when the text is not in the exact layout."""
+
+
+def decode_last_member(text: str, start: int) -> Any:
+    """The JSON value from ``start`` to the closing ``}`` that ends ``text`` (the last member
+    of an object whose members before ``start`` the caller has matched), checked as
+    :func:`decode_json` checks; :data:`NOT_EXACT` for anything else, even valid JSON (then
+    decode the whole text, for its value or its precise error)."""
+    try:
+        value, end = _scan(text, start)
+    except (StopIteration, ValueError, RecursionError):
+        return NOT_EXACT
+    if end != len(text) - 1 or text[end] != "}":
+        return NOT_EXACT
+    limit = MAX_DEPTH + 4  # as decode_json
+    if text.count("[") + text.count("{") > limit and not json_depth_ok(value, limit):
+        return NOT_EXACT
+    return value
+
+
 def _as_key(secret: str | bytes, what: str) -> bytes:
     if isinstance(secret, str):
         secret = secret.encode("utf-8")

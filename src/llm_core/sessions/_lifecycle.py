@@ -29,7 +29,7 @@ from llm_core.errors import (
     InvalidSnapshotError,
     SnapshotSerializationError,
 )
-from llm_core.sessions._codec import Signer, decode_json, encode_json
+from llm_core.sessions._codec import NOT_EXACT, Signer, decode_json, decode_last_member, encode_json
 from llm_core.sessions._seal import Sealer
 from llm_core.sessions._snapshot import ResumeSnapshot
 from llm_core.sessions._types import StateTypes
@@ -173,6 +173,16 @@ class Keyspace:
             text = self.signer.unwrap(key, data).decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidSnapshotError("stored session is not valid UTF-8") from None
+        # A fresh pause's record (the one a resume reads) starts with known members: only its
+        # snapshot is left to decode, and the whole text is the exact layout checked below.
+        fresh = decode_last_member(text, _FRESH_LEN) if text.startswith(_FRESH_HEAD) else NOT_EXACT
+        if fresh is not NOT_EXACT:
+            tagged = '"$t"' in text
+            snapshot = ResumeSnapshot.from_record(fresh, self.opener, key, self.types, tagged)
+            if snapshot.token != token:
+                raise InvalidSnapshotError("stored session belongs to another token")
+            fresh_read = (key, token, data, "pending", 0, snapshot, text[_FRESH_LEN:-1])
+            return _new(Record, (*fresh_read, None, None, None, None))
         fields = decode_json(text)
         status = fields.get("status") if type(fields) is dict else None
         if type(status) is not str or status not in _STATUSES:
@@ -216,6 +226,10 @@ def _head(status: str, attempts: int, claim: Claim | None) -> str:
         f'{{"status":"{status}","attempts":{attempts},"claim":{{"id":{_str(claim.id)},'
         f'"until":{claim.until!r},"request_id":{request}}}{_SNAPSHOT_FIELD}'
     )
+
+
+_FRESH_HEAD = _head("pending", 0, None)
+_FRESH_LEN = len(_FRESH_HEAD)
 
 
 def _claim(value: object) -> Claim:
