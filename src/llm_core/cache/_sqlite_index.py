@@ -16,45 +16,24 @@ in the same file are skipped as the walk meets them.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from llm_core.cache._contract import IndexedEntry, Labeler
+from llm_core.cache._labels import UNLABELLED, label_row
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 
-__all__ = ["SQLiteIndex", "label_row"]
+__all__ = ["SQLiteIndex"]
 
-_logger = logging.getLogger("llm_core.cache")
 
-_UNLABELLED: tuple[None, None, None] = (None, None, None)
 _IS_INDEXED = "SELECT 1 FROM llm_core_indexed WHERE prefix = ?"
-_UNLABELLED_ROWS = "SELECT key, value FROM llm_core_cache WHERE key >= ? AND key < ? AND ix IS NULL"
-_UNLABELLED_FROM = "SELECT key, value FROM llm_core_cache WHERE key >= ? AND ix IS NULL"
+UNLABELLED_ROWS = "SELECT key, value FROM llm_core_cache WHERE key >= ? AND key < ? AND ix IS NULL"
+UNLABELLED_FROM = "SELECT key, value FROM llm_core_cache WHERE key >= ? AND ix IS NULL"
 _LABEL = "UPDATE llm_core_cache SET ix = ?, label_a = ?, label_b = ? WHERE key = ?"
 _MARK_INDEXED = "INSERT OR IGNORE INTO llm_core_indexed (prefix) VALUES (?)"
-
-
-def label_row(
-    indexes: tuple[tuple[str, Labeler], ...], key: str, value: bytes
-) -> tuple[str | None, str | None, str | None]:
-    """The ``(ix, label_a, label_b)`` a row gets (``indexes``: longest prefix first)."""
-    for prefix, labeler in indexes:
-        if key.startswith(prefix):
-            try:
-                labels = labeler(value)
-                if labels is None:
-                    return ("", None, None)
-                first, second = labels
-                first.encode("utf-8"), second.encode("utf-8")  # str, storable as text
-            except Exception:  # a labeler must not fail; if it does, the row is not listed
-                _logger.exception("the labeler of index %r failed; the entry is not listed", prefix)
-                return ("", None, None)
-            return (prefix, first, second)
-    return _UNLABELLED
 
 
 def _page_sql(newest: bool, after: bool, labels: tuple[str | None, str | None]) -> str:
@@ -92,7 +71,7 @@ class SQLiteIndex:
 
     def _labels(self, key: str, value: bytes) -> tuple[str | None, str | None, str | None]:
         indexes = self._indexes
-        return label_row(indexes, key, value) if indexes else _UNLABELLED
+        return label_row(indexes, key, value) if indexes else UNLABELLED
 
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
         """Label the rows written under ``prefix`` from now on (no I/O); the first page of the
@@ -122,9 +101,9 @@ class SQLiteIndex:
     def _label_existing(self, conn: sqlite3.Connection, prefix: str) -> None:
         upper = successor(prefix)
         rows = (
-            conn.execute(_UNLABELLED_FROM, (prefix,))
+            conn.execute(UNLABELLED_FROM, (prefix,))
             if upper is None
-            else conn.execute(_UNLABELLED_ROWS, (prefix, upper))
+            else conn.execute(UNLABELLED_ROWS, (prefix, upper))
         ).fetchall()
         conn.executemany(_LABEL, ((*self._labels(key, value), key) for key, value in rows))
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from llm_core._log import get_logger
 from llm_core.cache._contract import Labeler
 from llm_core.cache._errors import map_exceptions, unavailable
-from llm_core.cache._sqlite_index import label_row
+from llm_core.cache._labels import label_row
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_key, check_ttl, check_value
 from llm_core.cache.postgres._pool import Pools

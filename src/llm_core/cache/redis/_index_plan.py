@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
 from llm_core.cache._contract import IndexedEntry, Labeler
-from llm_core.cache._sqlite_index import label_row
+from llm_core.cache._labels import label_row
 from llm_core.cache.redis._commands import _FOREVER_MS, CAS_SCRIPT, CAS_SHA, ms
 from llm_core.cache.redis._index_lua import ADOPT, BEGIN, CAS_AT, END, PRUNE, WALK, WRITE, Script
 
