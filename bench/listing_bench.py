@@ -68,6 +68,65 @@ def fill_sqlite(cache: Any, token: str, value: bytes, n: int) -> None:
     conn.executemany(_SET, batch)
 
 
+def fill_postgres(cache: Any, token: str, value: bytes, n: int) -> None:
+    """Bulk insert through PostgresCache's own statement and labels (executemany, 20k a batch)."""
+    from psycopg import sql
+
+    from llm_core.cache._labels import label_row
+
+    assert cache._sql is not None  # made by the template's pause
+    with cache.pool.connection() as conn, conn.cursor() as cursor:
+        batch: list[Any] = []
+        for key, record, ttl in clones(token, value, n):
+            ix, la, lb = label_row(cache._indexes, key, record)
+            batch.append(cache._params(key, value=record, ttl=ttl, ix=ix, la=la, lb=lb))
+            if len(batch) == 20_000:
+                cursor.executemany(cache._sql.set, batch)
+                batch.clear()
+        cursor.executemany(cache._sql.set, batch)
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(cache.table)))
+
+
+def fill_redis(cache: Any, token: str, value: bytes, n: int) -> None:
+    """``aset`` (one script per record: the record and its index entry) 500 at a time."""
+    import asyncio
+
+    async def fill() -> None:
+        pending = []
+        for key, record, ttl in clones(token, value, n):
+            pending.append(cache.aset(key, record, ttl))
+            if len(pending) == 500:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+
+    asyncio.run(fill())
+
+
+@contextmanager
+def postgres_backend() -> Iterator[tuple[Any, Callable[[Any, str, bytes, int], None]]]:
+    from bench.scale_bench import _open_cache, postgres_store
+
+    with postgres_store() as url:
+        cache = _open_cache("Postgres", url)
+        try:
+            yield cache, fill_postgres
+        finally:
+            cache.close()
+
+
+@contextmanager
+def redis_backend() -> Iterator[tuple[Any, Callable[[Any, str, bytes, int], None]]]:
+    from bench.scale_bench import _open_cache, redis_store
+
+    with redis_store() as prefix:
+        cache = _open_cache("Redis", prefix)
+        try:
+            yield cache, fill_redis
+        finally:
+            cache.close()
+
+
 @contextmanager
 def sqlite_backend() -> Iterator[tuple[Any, Callable[[Any, str, bytes, int], None]]]:
     from llm_core import SQLiteCache
@@ -80,7 +139,11 @@ def sqlite_backend() -> Iterator[tuple[Any, Callable[[Any, str, bytes, int], Non
             cache.close()
 
 
-BACKENDS: dict[str, Callable[[], Any]] = {"SQLite": sqlite_backend}
+BACKENDS: dict[str, Callable[[], Any]] = {
+    "SQLite": sqlite_backend,
+    "PostgreSQL": postgres_backend,
+    "Redis": redis_backend,
+}
 
 
 def _median_ms(call: Callable[[], object]) -> float:

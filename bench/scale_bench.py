@@ -153,7 +153,8 @@ def postgres_store() -> Iterator[str]:
         yield url
     finally:
         with _pg_admin() as conn:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            for name in (table, f"{table}_indexed"):  # the cache's table and its index registry
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @contextmanager
