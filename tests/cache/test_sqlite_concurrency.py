@@ -11,6 +11,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from llm_core import SQLiteCache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +157,23 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
         assert cache.get("from-parent") is None
         cache.set("after", b"ok")
     assert integrity_ok(path)
+
+
+def test_a_finished_threads_connection_serves_the_next_thread(tmp_path: Path) -> None:
+    """A thread per call (LangGraph's sync invoke) reuses the connection of one that ended."""
+    cache = SQLiteCache(tmp_path / "reuse.db")
+    seen: list[sqlite3.Connection] = []
+
+    def work(i: int) -> None:
+        cache.set(f"k{i}", b"v", 60)
+        seen.append(cache._conn())
+
+    for i in range(5):
+        thread = threading.Thread(target=work, args=(i,))
+        thread.start()
+        thread.join()
+    assert len({id(conn) for conn in seen}) == 1
+    assert [cache.get(f"k{i}") for i in range(5)] == [b"v"] * 5
+    cache.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # the spare was closed with the cache
+        seen[0].execute("SELECT 1")

@@ -73,6 +73,7 @@ refused, a version-1 file is migrated when opened."""
 # could checkpoint or unlink the parent's WAL), only kept referenced so they are not freed.
 _INHERITED: list[sqlite3.Connection] = []
 _LIVE_CACHES: weakref.WeakSet[SQLiteCache] = weakref.WeakSet()
+_MAX_SPARE = 16
 
 
 class SQLiteCache(SQLiteIndex):
@@ -133,6 +134,7 @@ class SQLiteCache(SQLiteIndex):
         self._local = threading.local()
         self._conns: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
         self._conns_lock = threading.Lock()
+        self._spare: list[sqlite3.Connection] = []  # finished threads' connections, for reuse
         self._closed = False
         self._take_impl = self._take_returning if HAS_RETURNING else self._take_transaction
         self._cas_impl = self._cas_statement if HAS_UPSERT else self._cas_transaction
@@ -152,36 +154,53 @@ class SQLiteCache(SQLiteIndex):
     def _connect_this_thread(self) -> sqlite3.Connection:
         if self._closed:
             raise CacheUnavailableError(f"{self!r} is closed")
+        thread = threading.current_thread()
+        with self._conns_lock:
+            self._retire_dead_threads_locked()
+            conn = self._spare.pop() if self._spare else None
+            if conn is not None:  # a finished thread's connection: no connect, no PRAGMA
+                self._conns[threading.get_ident()] = (weakref.ref(thread), conn)
+        if conn is None:
+            conn = self._open()
+            with self._conns_lock:
+                self._conns[threading.get_ident()] = (weakref.ref(thread), conn)
+        self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
         conn = None
         try:
             conn = sqlite3.connect(
                 self._path,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # autocommit: each statement is its own transaction
-                check_same_thread=False,  # so close() may close every thread's connection
+                check_same_thread=False,  # a finished thread's connection serves the next one
             )
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
             raise self._error("open", exc) from exc
-        thread = threading.current_thread()
-        with self._conns_lock:
-            self._close_dead_threads_locked()
-            self._conns[threading.get_ident()] = (weakref.ref(thread), conn)
-        self._local.conn = conn
         return conn
 
-    def _close_dead_threads_locked(self) -> None:
+    def _retire_dead_threads_locked(self) -> None:
+        """Connections of finished threads become spares (up to ``_MAX_SPARE``; the rest are
+        closed): short-lived threads (a thread pool per call, as LangGraph's sync ``invoke``
+        makes) then skip the cost of opening one each."""
         for ident, (ref, conn) in list(self._conns.items()):
             thread = ref()
             if thread is None or not thread.is_alive():
                 del self._conns[ident]
-                conn.close()
+                if len(self._spare) < _MAX_SPARE and not conn.in_transaction:
+                    self._spare.append(conn)
+                else:
+                    conn.close()
 
     def _forget_after_fork(self) -> None:
         _INHERITED.extend(conn for _, conn in self._conns.values())
+        _INHERITED.extend(self._spare)
         self._conns = {}
+        self._spare = []
         self._conns_lock = threading.Lock()
         self._local = threading.local()
 
@@ -351,8 +370,9 @@ class SQLiteCache(SQLiteIndex):
         """
         self._closed = True
         with self._conns_lock:
-            conns = [conn for _, conn in self._conns.values()]
+            conns = [conn for _, conn in self._conns.values()] + self._spare
             self._conns.clear()
+            self._spare = []
         self._local = threading.local()
         for conn in conns:
             conn.close()
