@@ -6,12 +6,14 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from llm_core.errors import InvalidSnapshotError
-from llm_core.sessions import ResumeSnapshot, Signer
+from llm_core import MemoryCache
+from llm_core.errors import CacheUnavailableError, InvalidSnapshotError
+from llm_core.sessions import ResumeSnapshot, Signer, cas, cas_now, perform
 from llm_core.sessions._codec import decode_json
 from llm_core.sessions._snapshot import new_snapshot
 from llm_core.workflow._invocation import UniqueIds, _ok, _paused, copy_json
@@ -164,3 +166,48 @@ def test_a_fresh_record_reads_as_the_full_parse_reads_it(
     fast = read()
     monkeypatch.setattr(_lifecycle, "_FRESH_HEAD", "\0never")  # every record: the full parse
     assert read() == fast
+
+
+class _LossyCache(MemoryCache):
+    """Runs each compare-and-set, then answers as ``reply`` says (a lost or wrong reply)."""
+
+    reply = "ok"
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, new: bytes | None, ttl: float | None = None
+    ) -> bool:
+        if self.reply == "lost before":
+            raise CacheUnavailableError("not sent")
+        swapped = super().compare_and_set(key, expected, new, ttl)
+        if self.reply == "lost after":
+            raise CacheUnavailableError("reply lost")
+        return swapped if self.reply == "ok" else False
+
+
+@pytest.mark.parametrize("reply", ["ok", "lost after", "says no", "lost before"])
+@pytest.mark.parametrize("holds", ["expected", "other"])
+def test_cas_now_answers_as_the_cas_steps_do(reply: str, holds: str) -> None:
+    def outcome(run: Callable[[_LossyCache], bool]) -> tuple[object, bytes | None]:
+        cache = _LossyCache()
+        cache.set("k", b"old" if holds == "expected" else b"someone else's", 60.0)
+        cache.reply = reply
+        try:
+            answer: object = run(cache)
+        except CacheUnavailableError as exc:
+            answer = str(exc)
+        return answer, cache.get("k")
+
+    def driven(cache: _LossyCache) -> bool:  # as a driver runs the steps
+        steps, value, error = cas("k", b"old", b"new", 60.0), None, None
+        while True:
+            try:
+                op = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as done:
+                return bool(done.value)
+            value, error = None, None
+            try:
+                value = perform(cache, op)
+            except CacheUnavailableError as exc:
+                error = exc
+
+    assert outcome(lambda c: cas_now(c, "k", b"old", b"new", 60.0)) == outcome(driven)

@@ -8,7 +8,16 @@ See ``docs/sessions.md``.
 from __future__ import annotations
 
 from llm_core.sessions._codec import MAX_DEPTH, Signer
-from llm_core.sessions._lifecycle import CacheOp, Claim, Keyspace, Record, cas, confirm, load
+from llm_core.sessions._lifecycle import (
+    CacheOp,
+    Claim,
+    Keyspace,
+    Record,
+    cas,
+    cas_now,
+    confirm,
+    load,
+)
 from llm_core.sessions._listing import SessionOrder, session_labels
 from llm_core.sessions._paging import page_stores
 from llm_core.sessions._schema import SchemaLike, schema_errors, to_schema
@@ -53,6 +62,7 @@ __all__ = [
     "StateTypes",
     "aperform",
     "cas",
+    "cas_now",
     "confirm",
     "check_token",
     "describe_token_shape",

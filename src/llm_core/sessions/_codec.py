@@ -215,6 +215,19 @@ class Signer:
         sig = _mac(self._pads[0], storage_key, body) if self._pads else _UNSIGNED
         return b"".join((MAGIC, sig, b"\n", body))
 
+    def wrap_text(self, storage_key: str, body: str) -> bytes:
+        """:meth:`wrap` for a body of JSON text (``SnapshotSerializationError`` if it is not
+        UTF-8: a lone surrogate)."""
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: JSON text, but not UTF-8
+            raise SnapshotSerializationError(
+                f"a string holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), which "
+                "cannot be stored as UTF-8; encode it or drop it before pausing"
+            ) from None
+        sig = _mac(self._pads[0], storage_key, data) if self._pads else _UNSIGNED
+        return b"".join((MAGIC, sig, b"\n", data))
+
     def unwrap(self, storage_key: str, data: bytes) -> bytes:
         """The verified body; ``InvalidSnapshotError`` if the envelope or signature is wrong."""
         if not data.startswith(MAGIC):

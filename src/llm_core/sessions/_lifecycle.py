@@ -34,7 +34,7 @@ from llm_core.sessions._seal import Sealer
 from llm_core.sessions._snapshot import ResumeSnapshot
 from llm_core.sessions._types import StateTypes
 
-__all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "confirm", "load"]
+__all__ = ["CacheOp", "Claim", "Keyspace", "Record", "Steps", "cas", "cas_now", "confirm", "load"]
 
 # JSON string literal for our own short fields (ids, tokens): what ``json.dumps(str)`` returns
 _str = encode_basestring_ascii
@@ -111,19 +111,10 @@ class Keyspace:
 
     # --- encoding ---------------------------------------------------------------------
 
-    def _wrap(self, key: str, body: str) -> bytes:
-        try:
-            data = body.encode("utf-8")
-        except UnicodeEncodeError as exc:  # a lone surrogate: JSON text, but not UTF-8
-            raise SnapshotSerializationError(
-                f"a string holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), which "
-                "cannot be stored as UTF-8; encode it or drop it before pausing"
-            ) from None
-        return self.signer.wrap(key, data)
-
     def pending(self, key: str, snapshot_text: str, attempts: int = 0) -> bytes:
         """The bytes of a pending record."""
-        return self._wrap(key, _head("pending", attempts, None) + snapshot_text + "}")
+        head = _FRESH_HEAD if attempts == 0 else _head("pending", attempts, None)
+        return self.signer.wrap_text(key, head + snapshot_text + "}")
 
     def claimed(self, record: Record, claim: Claim) -> bytes:
         """The bytes of ``record`` claimed by ``claim`` (one more attempt)."""
@@ -132,7 +123,9 @@ class Keyspace:
     def claim(self, record: Record, claim: Claim) -> Record:
         """The record :meth:`claimed` writes, as it will read back (its bytes in ``raw``)."""
         key, attempts = record.key, record.attempts + 1
-        raw = self._wrap(key, _head("claimed", attempts, claim) + record.snapshot_text + "}")
+        raw = self.signer.wrap_text(
+            key, _head("claimed", attempts, claim) + record.snapshot_text + "}"
+        )
         fields = (key, record.token, raw, "claimed", attempts, record.snapshot)
         return _new(Record, (*fields, record.snapshot_text, claim, None, None, None))
 
@@ -150,10 +143,10 @@ class Keyspace:
         if claim.request_id is not None and outcome is not None:
             try:
                 text = encode_json(outcome, "the outcome", self.types)
-                return self._wrap(record.key, head + text + "}")
+                return self.signer.wrap_text(record.key, head + text + "}")
             except SnapshotSerializationError:  # an artefact JSON cannot hold: the fact only
                 pass
-        return self._wrap(record.key, head + '{"type":"unrecorded"}}')
+        return self.signer.wrap_text(record.key, head + '{"type":"unrecorded"}}')
 
     def cancelled(self, record: Record, now: float) -> bytes:
         """The record a cancelled session leaves (kept for ``result_ttl``)."""
@@ -161,7 +154,7 @@ class Keyspace:
             f'{{"status":"cancelled","token":{_str(record.token)},"attempts":{record.attempts},'
             f'"finished_at":{now!r}}}'
         )
-        return self._wrap(record.key, body)
+        return self.signer.wrap_text(record.key, body)
 
     # --- decoding ---------------------------------------------------------------------
 
@@ -279,30 +272,38 @@ def load(space: Keyspace, token: str) -> Steps:
     return None if data is None else space.parse(key, token, data)
 
 
-def cas(
-    key: str,
-    expected: bytes | None,
-    new: bytes | None,
-    ttl: float | None,
-    inline: AtomicCache | None = None,
-) -> Steps:
+def cas(key: str, expected: bytes | None, new: bytes | None, ttl: float | None) -> Steps:
     """Compare-and-set, confirmed: ``True`` if ``key`` now holds ``new`` because of us.
 
     If the reply says "no" (a retried command whose first run already swapped) or is lost
-    (``CacheUnavailableError``), :func:`confirm` reads what happened.  With ``inline`` (a
-    cache the caller may call directly, see ``Blueprint.inline``) the operations are called
-    on it instead of yielded.
+    (``CacheUnavailableError``), :func:`confirm` reads what happened.
     """
     try:
-        if inline is not None:
-            swapped = inline.compare_and_set(key, expected, new, ttl)
-        else:
-            swapped = yield CacheOp("compare_and_set", (key, expected, new, ttl))
-        if swapped:
+        if (yield CacheOp("compare_and_set", (key, expected, new, ttl))):
             return True
     except CacheUnavailableError as lost:
-        return (yield from confirm(key, expected, new, ttl, lost, inline))
-    return (yield from confirm(key, expected, new, ttl, None, inline))
+        return (yield from confirm(key, expected, new, ttl, lost))
+    return (yield from confirm(key, expected, new, ttl))
+
+
+def cas_now(
+    cache: AtomicCache, key: str, expected: bytes | None, new: bytes | None, ttl: float | None
+) -> bool:
+    """:func:`cas` on a cache called directly (``Blueprint.inline``): the same answer, with no
+    generator to run unless the compare-and-set says "no" or fails."""
+    try:
+        if cache.compare_and_set(key, expected, new, ttl):
+            return True
+        lost = None
+    except CacheUnavailableError as exc:
+        lost = exc
+    steps = confirm(key, expected, new, ttl, lost, cache)  # calls the cache: never yields
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        confirmed: bool = done.value
+        return confirmed
+    raise AssertionError("confirm yielded with an inline cache")  # pragma: no cover
 
 
 def confirm(
@@ -317,7 +318,8 @@ def confirm(
     read tells what happened: our unique ``new`` bytes are there (it landed: ``True``); the
     ``expected`` bytes are still there after a lost reply (it never ran: it is sent once more,
     still fenced, and a second loss is raised); anything else, another writer got there first
-    (``False``).  ``inline`` as for :func:`cas`."""
+    (``False``).  With ``inline`` (a cache called directly, see :func:`cas_now`) the
+    operations are called on it instead of yielded."""
     try:
         current = inline.get(key) if inline is not None else (yield CacheOp("get", (key,)))
     except CacheUnavailableError:

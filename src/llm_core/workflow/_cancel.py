@@ -6,7 +6,7 @@ from typing import Any
 
 from llm_core.cache import AtomicCache
 from llm_core.errors import SessionAlreadyResumedError
-from llm_core.sessions import cas
+from llm_core.sessions import cas, cas_now
 from llm_core.workflow._effects import Blueprint, Flow
 from llm_core.workflow._invocation import Done, Fail, Invocation, Result
 from llm_core.workflow._resume import _busy, _expired, _missing, _parse_token, _read
@@ -55,7 +55,9 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
 
 def _swap(key: str, expected: bytes, new: bytes, ttl: float, inline: AtomicCache | None) -> Any:
     try:
-        return (yield from cas(key, expected, new, ttl, inline))
+        if inline is not None:
+            return cas_now(inline, key, expected, new, ttl)
+        return (yield from cas(key, expected, new, ttl))
     except Exception as exc:
         raise Fail(exc, "cache_unavailable", "adapter", "cache.unavailable") from None
 

@@ -27,6 +27,7 @@ from llm_core.sessions import (
     Record,
     ResumeSnapshot,
     cas,
+    cas_now,
     describe_token_shape,
     schema_errors,
     token_expiry,
@@ -161,7 +162,10 @@ def _claim(
     ttl = max(snapshot.expires_at - now, plan.lease_ttl) + 1.0
     settle = Settlement(plan, held, claim)
     try:
-        won = yield from cas(record.key, record.raw, held.raw, ttl, plan.inline)
+        if plan.inline is not None:
+            won = cas_now(plan.inline, record.key, record.raw, held.raw, ttl)
+        else:
+            won = yield from cas(record.key, record.raw, held.raw, ttl)
     except Interrupted as stop:  # the claim may have landed: give it back before going on
         yield from settle.release([], {})
         raise stop.cause from None

@@ -11,7 +11,7 @@ from typing import Any
 
 from llm_core._log import get_logger, log_diagnostic
 from llm_core.errors import CacheUnavailableError, SessionBusyError
-from llm_core.sessions import Claim, Record, cas
+from llm_core.sessions import Claim, Record, cas, cas_now
 from llm_core.workflow._effects import Blueprint, Effect, Interrupted
 from llm_core.workflow._invocation import Done, Fail, Pause
 from llm_core.workflow.outcomes import Diagnostic
@@ -59,9 +59,11 @@ class Settlement:
         else:
             new = plan.space.pending(record.key, record.snapshot_text, record.attempts)
         try:
-            released = yield from cas(
-                record.key, record.raw, new, remaining if new else None, plan.inline
-            )
+            ttl = remaining if new else None
+            if plan.inline is not None:
+                released = cas_now(plan.inline, record.key, record.raw, new, ttl)
+            else:
+                released = yield from cas(record.key, record.raw, new, ttl)
         except Interrupted as stop:  # released (or not); the cancellation goes on
             data["resumable"] = bool(stop.value) and new is not None
             raise stop.cause from None
@@ -97,7 +99,10 @@ class Settlement:
         data = plan.space.completed(record, claim, outcome, plan.clock())
         try:
             try:
-                done = yield from cas(record.key, record.raw, data, plan.result_ttl, plan.inline)
+                if plan.inline is not None:
+                    done = cas_now(plan.inline, record.key, record.raw, data, plan.result_ttl)
+                else:
+                    done = yield from cas(record.key, record.raw, data, plan.result_ttl)
             except Interrupted as stop:
                 raise stop.cause from None
         except Exception as exc:
