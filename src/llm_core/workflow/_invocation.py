@@ -320,5 +320,19 @@ def _maker(cls: type[_T]) -> Callable[..., _T]:
     return make
 
 
-_ok: Callable[[Any, tuple[_Event, ...], tuple[Diagnostic, ...], bool], Ok] = _maker(Ok)
 _paused: Callable[..., Paused] = _maker(Paused)
+_set_artefact, _set_trace, _set_diagnostics, _set_replayed = (
+    Ok.__dict__[field.name].__set__ for field in dataclasses.fields(Ok)
+)
+
+
+def _ok(
+    artefact: Any, trace: tuple[_Event, ...], diagnostics: tuple[Diagnostic, ...], replayed: bool
+) -> Ok:
+    """``Ok(artefact, trace, diagnostics, replayed)``, its slots set one by one (as _maker)."""
+    ok: Ok = object.__new__(Ok)
+    _set_artefact(ok, artefact)
+    _set_trace(ok, trace)
+    _set_diagnostics(ok, diagnostics)
+    _set_replayed(ok, replayed)
+    return ok
