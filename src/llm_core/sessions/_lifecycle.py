@@ -132,14 +132,15 @@ class Keyspace:
     def completed(
         self, record: Record, claim: Claim, outcome: dict[str, Any] | None, now: float
     ) -> bytes:
-        """The completion record that replaces a claimed one (kept for ``result_ttl``).  The
-        outcome is kept only for a resume with a ``request_id``: nothing else can replay it
-        (so without one, ``outcome`` may be ``None``)."""
+        """The completion record that replaces a claimed one (kept for ``result_ttl``), its
+        ``finished_at`` to the millisecond.  The outcome is kept only for a resume with a
+        ``request_id``: nothing else can replay it (so without one, ``outcome`` may be
+        ``None``)."""
         request = "null" if claim.request_id is None else _str(claim.request_id)
         head = (
             f'{{"status":"completed","token":{_str(record.token)},"claim":{_str(claim.id)},'
-            f'"request_id":{request},"finished_at":{now!r},"outcome":'
-        )
+            f'"request_id":{request},"finished_at":{now:.3f},"outcome":'
+        )  # (a fixed-point time: several times cheaper to write than the shortest repr)
         if claim.request_id is not None and outcome is not None:
             try:
                 text = encode_json(outcome, "the outcome", self.types)
@@ -149,10 +150,11 @@ class Keyspace:
         return self.signer.wrap_text(record.key, head + '{"type":"unrecorded"}}')
 
     def cancelled(self, record: Record, now: float) -> bytes:
-        """The record a cancelled session leaves (kept for ``result_ttl``)."""
+        """The record a cancelled session leaves (kept for ``result_ttl``), its
+        ``finished_at`` to the millisecond."""
         body = (
             f'{{"status":"cancelled","token":{_str(record.token)},"attempts":{record.attempts},'
-            f'"finished_at":{now!r}}}'
+            f'"finished_at":{now:.3f}}}'
         )
         return self.signer.wrap_text(record.key, body)
 
