@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from heapq import heappop, heappush
+from typing import Any
 
 from llm_core.cache._contract import CacheCapabilities
 from llm_core.cache._validation import check_key, check_ttl, check_value
@@ -39,6 +40,7 @@ _Entry = tuple[bytes, float, float]  # (value, deadline, scheduled: its heap ite
 _MAX_INT_TTL = 2**53
 _EXPIRE_PER_WRITE = 4  # expired heap heads a write may drop
 _INSPECT_PER_WRITE = 4  # heap slots a write may inspect for stale items (only when many)
+_UNREAD = object()  # _store_locked's "the caller has not read the old entry"
 _siftup = heapq._siftup  # type: ignore[attr-defined]  # the stdlib's own sift, used to delete
 _siftdown = heapq._siftdown  # type: ignore[attr-defined]  # an item from inside the heap
 
@@ -152,10 +154,14 @@ class MemoryCache:
         finally:
             self._lock.release()
 
-    def _store_locked(self, key: str, value: bytes, deadline: float, now: float) -> None:
+    def _store_locked(
+        self, key: str, value: bytes, deadline: float, now: float, old: Any = _UNREAD
+    ) -> None:
+        """Store under the lock; ``old``: the entry at ``key`` if the caller has just read it."""
         data = self._data
         heap = self._heap
-        old = data.get(key)
+        if old is _UNREAD:
+            old = data.get(key)
         scheduled = _NEVER if old is None else old[2]
         if deadline < scheduled:  # sooner than its heap item: schedule it anew
             if scheduled != _NEVER:
@@ -165,7 +171,8 @@ class MemoryCache:
         data[key] = (value, deadline, scheduled)
         data.move_to_end(key)
         if (
-            self.max_entries is not None
+            old is None  # (a replaced entry leaves the size as it was)
+            and self.max_entries is not None
             and len(data) > self.max_entries
             and data.popitem(last=False)[1][2] != _NEVER
         ):
@@ -282,7 +289,7 @@ class MemoryCache:
                 if entry is not None:
                     self._drop_locked(key, entry)
             else:
-                self._store_locked(key, new, _NEVER if ttl is None else now + ttl, now)
+                self._store_locked(key, new, _NEVER if ttl is None else now + ttl, now, entry)
             return True
         finally:
             self._lock.release()
