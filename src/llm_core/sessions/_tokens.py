@@ -16,10 +16,11 @@ import math
 import os
 import re
 
-__all__ = ["TOKEN_RANDOM_BYTES", "describe_token_shape", "mint_token", "token_expiry"]
+__all__ = ["TOKEN_RANDOM_BYTES", "describe_token_shape", "is_token", "mint_token", "token_expiry"]
 
 TOKEN_RANDOM_BYTES = 16  # 128 bits
 _SHAPE = re.compile(r"([0-9a-f]{1,16})\.[A-Za-z0-9_-]{22}")
+_shape = re.compile(r"[0-9a-f]{1,16}\.[\w-]{22}", re.ASCII).fullmatch  # the same, no group
 _urandom = os.urandom
 _b64 = binascii.b2a_base64
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -35,6 +36,11 @@ def mint_token(expires_at: float) -> str:
     # secrets.token_urlsafe(16), without its layers: os.urandom is what secrets draws from
     random = _b64(_urandom(TOKEN_RANDOM_BYTES), newline=False).translate(_URLSAFE)
     return f"{stamp:x}.{random[:_RANDOM_CHARS].decode('ascii')}"
+
+
+def is_token(text: str) -> bool:
+    """True if ``text`` has a token's shape (a quicker test than :func:`token_expiry`)."""
+    return _shape(text) is not None
 
 
 def token_expiry(token: str) -> float | None:

@@ -21,11 +21,11 @@ def cancel_flow(plan: Blueprint, token: object) -> Flow:
     result: Result
     try:
         yield from call.start({"cancel": True})
-        token_str, stamp = _parse_token(token)
+        token_str = _parse_token(token)
         record = yield from _read(plan, token_str)
         now = plan.clock()
         if record is None:
-            raise _missing(now, stamp, token_str)
+            raise _missing(now, token_str)
         if record.status == "cancelled":
             result = Done({"token": token_str, "status": "cancelled"})  # already: idempotent
         elif record.status == "completed":

@@ -32,6 +32,7 @@ from llm_core.sessions import (
     schema_errors,
     token_expiry,
 )
+from llm_core.sessions._tokens import is_token
 from llm_core.workflow._core import execute
 from llm_core.workflow._effects import Blueprint, Effect, Flow, Interrupted
 from llm_core.workflow._invocation import (
@@ -63,7 +64,7 @@ def resume_flow(
         yield from call.start(_RESUMING)
         resume_input = _copied_resume_input(resume_input)
         request = None if request_id is None else _check_request_id(request_id)
-        token_str, stamp = _parse_token(token)
+        token_str = _parse_token(token)
         key, inline = plan.space.key(token_str), plan.inline
         try:  # (what _read does, inline on this hot path)
             data = inline.get(key) if inline is not None else (yield CacheOp("get", (key,)))
@@ -72,7 +73,7 @@ def resume_flow(
         record = None if data is None else _parsed(plan, key, token_str, data)
         now = plan.clock()
         if record is None:
-            raise _missing(now, stamp, token_str)
+            raise _missing(now, token_str)
         if record.status in ("completed", "cancelled"):
             replay = _finished(record, request)
             return (yield from call.finish(replay, None, replayed=True))
@@ -228,8 +229,10 @@ def _finished(record: Record, request: str | None) -> Done | Pause:
     )
 
 
-def _missing(now: float, stamp: float, token: str) -> Fail:
+def _missing(now: float, token: str) -> Fail:
     """Nothing stored for ``token``: expired if its expiry (carried in it) has passed."""
+    stamp = token_expiry(token)
+    assert stamp is not None  # (checked by _parse_token)
     if now > stamp:
         return _expired(stamp, token)
     return Fail(
@@ -289,7 +292,8 @@ def _copied_resume_input(resume_input: Any) -> Any:
         ) from None
 
 
-def _parse_token(token: object) -> tuple[str, float]:
+def _parse_token(token: object) -> str:
+    """The token as a str, checked to have a token's shape (``invalid_token`` otherwise)."""
     kind = type(token)
     if kind is not str and kind is not int:
         raise Fail(
@@ -302,8 +306,7 @@ def _parse_token(token: object) -> tuple[str, float]:
         )
     text = token if kind is str else str(token)
     assert isinstance(text, str)
-    stamp = token_expiry(text)
-    if stamp is None:
+    if not is_token(text):
         raise Fail(
             InvalidTokenError(
                 f"malformed resume token {text[:40]!r}: expected {describe_token_shape()}"
@@ -312,7 +315,7 @@ def _parse_token(token: object) -> tuple[str, float]:
             "resume",
             "resume.invalid_token",
         )
-    return text, stamp
+    return text
 
 
 def _expired(expires_at: float, token: str) -> Fail:
