@@ -126,8 +126,11 @@ class Keyspace:
         raw = self.signer.wrap_text(
             key, _head("claimed", attempts, claim) + record.snapshot_text + "}"
         )
-        fields = (key, record.token, raw, "claimed", attempts, record.snapshot)
-        return _new(Record, (*fields, record.snapshot_text, claim, None, None, None))
+        snapshot, text = record.snapshot, record.snapshot_text
+        return _new(
+            Record,
+            (key, record.token, raw, "claimed", attempts, snapshot, text, claim, None, None, None),
+        )
 
     def completed(
         self, record: Record, claim: Claim, outcome: dict[str, Any] | None, now: float
@@ -176,8 +179,10 @@ class Keyspace:
             snapshot = ResumeSnapshot.from_record(fresh, self.opener, key, self.types, tagged)
             if snapshot.token != token:
                 raise InvalidSnapshotError("stored session belongs to another token")
-            fresh_read = (key, token, data, "pending", 0, snapshot, text[_FRESH_LEN:-1])
-            return _new(Record, (*fresh_read, None, None, None, None))
+            text = text[_FRESH_LEN:-1]  # the snapshot's text
+            return _new(
+                Record, (key, token, data, "pending", 0, snapshot, text, None, None, None, None)
+            )
         fields = decode_json(text)
         status = fields.get("status") if type(fields) is dict else None
         if type(status) is not str or status not in _STATUSES:
