@@ -14,7 +14,9 @@ session: it no longer finds the bytes it expects.  A compare-and-set that report
 whose reply was lost, is confirmed by one read: if the key holds what we wrote, it landed.
 
 The generators yield :class:`CacheOp` and receive the result (or have the exception thrown
-in); the workflow's drivers and :class:`~llm_core.sessions.SessionStore` perform them.
+in); the workflow's drivers and :class:`~llm_core.sessions.SessionStore` perform them.  For a
+cache the workflow calls directly (an in-process ``MemoryCache``), :func:`cas_now` and
+``confirm(..., inline=cache)`` call it instead of yielding.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 
 from llm_core.errors import (
@@ -48,7 +47,6 @@ from llm_core.workflow._settle import Settlement
 
 __all__ = ["resume_flow"]
 
-_RESUMING = MappingProxyType({"resume": True})  # run.start's data (shared, read-only)
 _new = tuple.__new__  # a Claim from all its fields, skipping NamedTuple's __new__
 
 
@@ -61,7 +59,7 @@ def resume_flow(
     result: Result
     settle: Settlement | None = None
     try:
-        yield from call.start(_RESUMING)
+        yield from call.start({"resume": True})
         resume_input = _copied_resume_input(resume_input)
         request = None if request_id is None else _check_request_id(request_id)
         token_str = _parse_token(token)

@@ -95,10 +95,10 @@ class Settlement:
         deleted with ``discard``), ``cache_unavailable``/``cache_error`` if the cache did not
         answer."""
         plan, record, claim = self.plan, self.record, self.claim
-        outcome = None if claim.request_id is None else outcome_record(result)  # kept to replay
-        data = plan.space.completed(record, claim, outcome, plan.clock())
         try:
             try:
+                outcome = None if claim.request_id is None else outcome_record(result)  # replay
+                data = plan.space.completed(record, claim, outcome, plan.clock())
                 if plan.inline is not None:
                     done = cas_now(plan.inline, record.key, record.raw, data, plan.result_ttl)
                 else:
