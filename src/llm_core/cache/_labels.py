@@ -6,7 +6,7 @@ import logging
 
 from llm_core.cache._contract import Labeler
 
-__all__ = ["UNLABELLED", "label_row"]
+__all__ = ["UNLABELLED", "label_row", "with_index"]
 
 _logger = logging.getLogger("llm_core.cache")
 
@@ -31,3 +31,16 @@ def label_row(
                 return ("", None, None)
             return (prefix, first, second)
     return UNLABELLED
+
+
+def with_index(
+    indexes: tuple[tuple[str, Labeler], ...], prefix: object, labeler: object
+) -> tuple[tuple[str, Labeler], ...]:
+    """``indexes`` with ``prefix`` indexed by ``labeler`` (replacing an earlier labeler of it),
+    longest prefix first; ``ValueError``/``TypeError`` for a bad prefix or labeler."""
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
+    if not callable(labeler):
+        raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
+    others = [(p, fn) for p, fn in indexes if p != prefix]
+    return tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))

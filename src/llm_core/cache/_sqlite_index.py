@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from llm_core.cache._contract import IndexedEntry, Labeler
-from llm_core.cache._labels import UNLABELLED, label_row
+from llm_core.cache._labels import UNLABELLED, label_row, with_index
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 
@@ -76,12 +76,7 @@ class SQLiteIndex:
     def index_prefix(self, prefix: str, labeler: Labeler) -> None:
         """Label the rows written under ``prefix`` from now on (no I/O); the first page of the
         prefix also labels the rows stored before it was ever indexed in this file."""
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
-        if not callable(labeler):
-            raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
-        others = [(p, fn) for p, fn in self._indexes if p != prefix]
-        self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
+        self._indexes = with_index(self._indexes, prefix, labeler)
         self._unchecked = self._unchecked | {prefix}
 
     def _label_earlier_rows(self, conn: sqlite3.Connection, prefix: str) -> None:

@@ -26,6 +26,7 @@ import asyncio
 from typing import Any
 
 from llm_core.cache._contract import IndexedEntry, Labeler
+from llm_core.cache._labels import with_index
 from llm_core.cache._sqlite_sql import successor
 from llm_core.cache._validation import check_page
 from llm_core.cache.postgres._driver import Driver, Params
@@ -118,12 +119,7 @@ class PostgresIndex(Driver):
         """Label the rows written under ``prefix`` from now on (no I/O); the first page of the
         prefix also labels the rows stored before anyone indexed it on this table (once, in
         batches, under an advisory lock, in one transaction)."""
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
-        if not callable(labeler):
-            raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
-        others = [(p, fn) for p, fn in self._indexes if p != prefix]
-        self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
+        self._indexes = with_index(self._indexes, prefix, labeler)
         self._pending = self._pending | {prefix}
 
     def _register(self, prefix: str) -> None:

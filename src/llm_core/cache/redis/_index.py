@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from llm_core._log import get_logger
 from llm_core.cache._contract import IndexedEntry, Labeler
 from llm_core.cache._errors import map_exceptions
+from llm_core.cache._labels import with_index
 from llm_core.cache._validation import check_key, check_page, check_ttl, check_value
 from llm_core.cache.redis._commands import SCAN_COUNT, cmd_cas, glob_escape, slot_groups
 from llm_core.cache.redis._conn import asend_once, send_once
@@ -249,12 +250,7 @@ class RedisIndex:
         """Index the keys written under ``prefix`` from now on (no I/O); the first page of the
         prefix also indexes the live records stored before anyone indexed it on this server
         (or cluster)."""
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"an index prefix is a non-empty str, got {prefix!r:.60}")
-        if not callable(labeler):
-            raise TypeError("labeler must be callable: bytes -> (label_a, label_b) or None")
-        others = [(p, fn) for p, fn in self._indexes if p != prefix]
-        self._indexes = tuple(sorted([*others, (prefix, labeler)], key=lambda i: -len(i[0])))
+        self._indexes = with_index(self._indexes, prefix, labeler)
         self._ix_pending = self._ix_pending | {prefix}
 
     def _register(self, prefix: str) -> None:
