@@ -55,6 +55,7 @@ from llm_core.cache._sqlite_sql import (
     create_schema_locked,
     schema_version,
     successor,
+    switch_to_wal,
     take_returning,
     take_transaction,
 )
@@ -207,7 +208,7 @@ class SQLiteCache(SQLiteIndex):
     def _initialise(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL and create or check the schema."""
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = switch_to_wal(conn, self._busy_timeout)
             version = schema_version(conn)
             if version is None or version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
 from llm_core.errors import CacheUnavailableError
 
@@ -138,6 +139,22 @@ def cas_transaction(
 
 
 # --- the schema -----------------------------------------------------------------------------
+
+
+def switch_to_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """``PRAGMA journal_mode=WAL``, tried again while the file is locked (up to ``timeout``
+    seconds): SQLite may refuse the switch at once, without its busy handler, while another
+    process is creating or switching the same file."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def schema_version(conn: sqlite3.Connection) -> int | None:
